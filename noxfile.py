@@ -1,0 +1,99 @@
+"""nox sessions for building Orthanc images; all logic lives in tools/.
+
+Sessions are generated from versions.toml: `nox -l` lists them, `nox -t armv7`
+selects every set's armv7 build, `nox -s build-1.12.7-amd64 -- --help` shows the
+options a build takes after `--`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tools import cli, config, matrix  # noqa: E402
+from tools import provision as provisioning  # noqa: E402
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "none"
+
+
+def _call(session: nox.Session, entry, argv: list[str]) -> None:
+    try:
+        code = entry(argv)
+    except SystemExit as exc:  # --help, or argparse's own exit
+        code = exc.code if isinstance(exc.code, int) else 1
+    if code:
+        session.error(f"exit code {code}")
+
+
+def _register(spec: matrix.SessionSpec) -> None:
+    def session_func(session: nox.Session) -> None:
+        _call(session, cli.main, [*spec.argv, *session.posargs])
+
+    session_func.__doc__ = spec.doc
+    session_func.__name__ = spec.name
+    nox.session(name=spec.name, tags=list(spec.tags), python=False)(session_func)
+
+
+try:
+    _CONFIG = config.load(cli.DEFAULT_CONFIG)
+except config.ConfigError as exc:
+    # A broken versions.toml still lets `validate` explain itself; builds are not registered.
+    print(f"error: {exc}", file=sys.stderr)
+    _CONFIG = None
+
+if _CONFIG is not None:
+    for _spec in matrix.session_specs(_CONFIG):
+        _register(_spec)
+
+
+@nox.session(python=False)
+def build(session: nox.Session) -> None:
+    """Build the default set's default image for this host's platform (see versions.toml)."""
+    _call(session, cli.main, ["build", "--default-image", *session.posargs])
+
+
+@nox.session(python=False)
+def plan(session: nox.Session) -> None:
+    """Dry run: print the exact buildx command of every build session (or of the sets given)."""
+    _call(session, cli.main, ["plan", *session.posargs])
+
+
+@nox.session(python=False)
+def validate(session: nox.Session) -> None:
+    """Check versions.toml and print the release sets."""
+    _call(session, cli.main, ["validate", *session.posargs])
+
+
+@nox.session(python=False)
+def sequential(session: nox.Session) -> None:
+    """Regenerate dockerfiles/Dockerfile.sequential from dockerfiles/Dockerfile."""
+    _call(session, cli.main, ["sequential", *session.posargs])
+
+
+@nox.session(python=False)
+def manifest(session: nox.Session) -> None:
+    """Publish multi-arch tags <set> from the pushed <set>-<arch> tags (sets after --)."""
+    _call(session, cli.main, ["manifest", *session.posargs])
+
+
+@nox.session(python=False)
+def report(session: nox.Session) -> None:
+    """Tabulate recorded build times from the results file."""
+    _call(session, cli.main, ["report", *session.posargs])
+
+
+@nox.session(python=False)
+def provision(session: nox.Session) -> None:
+    """Install and start Docker, buildx, qemu and the local registry; make base images."""
+    _call(session, provisioning.main, session.posargs)
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (unit and real-Docker integration tests)."""
+    session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-ra", "tests"]))

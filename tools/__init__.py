@@ -1,0 +1,1 @@
+"""Build, test and publish Orthanc Docker images from pinned release sets."""

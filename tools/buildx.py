@@ -1,0 +1,92 @@
+"""Construct ``docker buildx build`` command lines (pure: nothing is run here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import COMPONENTS, Config
+from .dockerfile import sequential_path
+from .matrix import Build, image_ref
+
+LABEL_PREFIX = "org.orthanc-images"
+OCI = "org.opencontainers.image"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user chose for this invocation (posargs), with versions.toml defaults."""
+
+    registry: str
+    namespace: str
+    base_registry: str
+    dockerfile: Path
+    context: Path
+    push: bool = False
+    no_cache: bool = False
+    builder: str | None = None
+    revision: str = "unknown"
+    source_url: str = ""
+    build_contexts: dict[str, str] = field(default_factory=dict)
+
+    def dockerfile_for(self, build: Build) -> Path:
+        return sequential_path(self.dockerfile) if build.sequential else self.dockerfile
+
+
+def build_args(config: Config, build: Build, options: Options) -> dict[str, str]:
+    release = config.release_set(build.set_name)
+    args = {"BASE_IMAGE": config.base_image(release, options.base_registry)}
+    for name in COMPONENTS:
+        args[config.components[name].build_arg] = release.pins[name].branch
+    return args
+
+
+def labels(config: Config, build: Build, options: Options, created: str) -> dict[str, str]:
+    release = config.release_set(build.set_name)
+    result = {
+        f"{OCI}.title": build.image,
+        f"{OCI}.version": build.set_name,
+        f"{OCI}.revision": options.revision,
+        f"{OCI}.created": created,
+    }
+    if options.source_url:
+        result[f"{OCI}.source"] = options.source_url
+    for name in COMPONENTS:
+        result[f"{LABEL_PREFIX}.{name}.version"] = release.pins[name].version
+    result[f"{LABEL_PREFIX}.base"] = release.base
+    return result
+
+
+def tags(build: Build, options: Options) -> list[str]:
+    return [image_ref(options.registry, options.namespace, build.image, build.tag)]
+
+
+def command(
+    config: Config,
+    build: Build,
+    options: Options,
+    *,
+    metadata_file: Path,
+    created: str,
+) -> list[str]:
+    cmd = ["docker", "buildx", "build"]
+    if options.builder:
+        cmd += ["--builder", options.builder]
+    cmd += ["--file", str(options.dockerfile_for(build))]
+    cmd += ["--target", build.image]
+    cmd += ["--platform", ",".join(config.platforms[p] for p in build.platforms)]
+    for key, value in build_args(config, build, options).items():
+        cmd += ["--build-arg", f"{key}={value}"]
+    for name, location in sorted(options.build_contexts.items()):
+        cmd += ["--build-context", f"{name}={location}"]
+    for key, value in labels(config, build, options, created).items():
+        cmd += ["--label", f"{key}={value}"]
+    for tag in tags(build, options):
+        cmd += ["--tag", tag]
+    cmd += ["--metadata-file", str(metadata_file)]
+    cmd += ["--progress", "rawjson"]
+    cmd += ["--push"] if options.push else ["--load"]
+    if options.no_cache:
+        cmd += ["--no-cache"]
+    cmd.append(str(options.context))
+    return cmd

@@ -1,0 +1,338 @@
+"""Command line behind the nox sessions: ``python -m tools <command> ...``.
+
+Every nox session calls ``main`` with its own arguments followed by the
+session's posargs, so ``nox -s build-1.9.0-armv7 -- --push --no-cache`` and
+``python -m tools build --set 1.9.0 --platform armv7 --push --no-cache`` are
+the same thing.  Errors in the input are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import buildx, config as config_mod, dockerfile, host, manifest, matrix, report, results, runner
+from .config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "versions.toml"
+DEFAULT_DOCKERFILE = ROOT / "dockerfiles" / "Dockerfile"
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input that is not in versions.toml (arguments, files)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage stays in --help)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="versions file (default: %(default)s)")
+    parser.add_argument("--registry", help="registry host[:port] for the images (default: versions.toml)")
+    parser.add_argument("--namespace", help="namespace under the registry (default: versions.toml)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+
+
+def _build_parser(sub) -> None:
+    p = sub.add_parser("build", help="build images of one release set", description=(
+        "Build the images of one release set with docker buildx. Options after `--` "
+        "of a nox build session land here."))
+    p.add_argument("--set", dest="set_name", help="release set (default: settings.default_set)")
+    p.add_argument("--platform", action="append", dest="platforms", metavar="ARCH",
+                   help="platform name from versions.toml, repeatable (default: the host's)")
+    p.add_argument("--image", action="append", dest="images", metavar="IMAGE",
+                   choices=config_mod.IMAGES, help="orthanc or orthanc-plugins, repeatable (default: both)")
+    p.add_argument("--default-image", action="store_true",
+                   help="build only settings.default_image unless --image is given")
+    p.add_argument("--together", action="store_true",
+                   help="all platforms in one (emulated) buildx call, tagged <set>")
+    p.add_argument("--sequential", action="store_true", help="use Dockerfile.sequential (one builder at a time)")
+    p.add_argument("--push", action="store_true", help="push to the registry instead of loading into docker")
+    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument("--builder", metavar="NAME", help="buildx builder to use (default: the current one)")
+    p.add_argument("--base-registry", help="where base images come from (default: versions.toml)")
+    p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE, help="(default: %(default)s)")
+    p.add_argument("--context", type=Path, help="build context (default: the Dockerfile's folder)")
+    p.add_argument("--results", type=Path, help="results file (default: settings.results)")
+    _common(p)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python -m tools", description="Orthanc image builds.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _build_parser(sub)
+
+    p = sub.add_parser("plan", help="print the buildx command of every build session")
+    p.add_argument("sets", nargs="*", help="only these sets")
+    p.add_argument("--base-registry")
+    p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE)
+    _common(p)
+
+    p = sub.add_parser("manifest", help="publish multi-arch tags <set> from pushed <set>-<arch> tags")
+    p.add_argument("sets", nargs="*", help="sets to publish (default: every set with images in the registry)")
+    p.add_argument("--image", action="append", dest="images", choices=config_mod.IMAGES)
+    _common(p)
+
+    p = sub.add_parser("report", help="tabulate recorded builds")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--results", type=Path, action="append", help="results file(s) (default: settings.results)")
+    p.add_argument("--format", choices=report.FORMATS, default="plain")
+    p.add_argument("--set", action="append", dest="sets")
+    p.add_argument("--image", action="append", dest="images")
+    p.add_argument("--platform", action="append", dest="platforms")
+    p.add_argument("--host", action="append", dest="hosts")
+
+    p = sub.add_parser("validate", help="check versions.toml and print the matrix")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+
+    p = sub.add_parser("sequential", help="write Dockerfile.sequential from Dockerfile")
+    p.add_argument("--dockerfile", type=Path, action="append", dest="dockerfiles",
+                   help="Dockerfile(s) to derive from (default: dockerfiles/Dockerfile)")
+    p.add_argument("--check", action="store_true", help="fail if the committed file is stale, write nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        handler = {
+            "build": cmd_build,
+            "plan": cmd_plan,
+            "manifest": cmd_manifest,
+            "report": cmd_report,
+            "validate": cmd_validate,
+            "sequential": cmd_sequential,
+        }[args.command]
+        return handler(args)
+    except (ConfigError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+# --- helpers at the edges -------------------------------------------------------
+
+
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def source_url() -> str:
+    url = git("config", "--get", "remote.origin.url")
+    return re.sub(r"//[^/@]*@", "//", url)  # never record credentials
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _options(cfg, args, build_contexts=None) -> buildx.Options:
+    dockerfile_path = args.dockerfile.resolve()
+    if not dockerfile_path.is_file():
+        raise UsageError(f"{args.dockerfile}: no such Dockerfile")
+    context = getattr(args, "context", None) or dockerfile_path.parent
+    return buildx.Options(
+        registry=cfg.settings.registry if args.registry is None else args.registry,
+        namespace=cfg.settings.namespace if args.namespace is None else args.namespace,
+        base_registry=cfg.settings.base_registry if args.base_registry is None else args.base_registry,
+        dockerfile=dockerfile_path,
+        context=Path(context).resolve(),
+        push=getattr(args, "push", False),
+        no_cache=getattr(args, "no_cache", False),
+        builder=getattr(args, "builder", None),
+        revision=git("rev-parse", "HEAD") or "unknown",
+        source_url=source_url(),
+        build_contexts=build_contexts or {},
+    )
+
+
+def _check_overrides(args) -> None:
+    if args.registry is not None and args.registry and not config_mod.REGISTRY_RE.match(args.registry):
+        raise UsageError(f"--registry: malformed registry '{args.registry}' (want host[:port])")
+    if args.namespace and not config_mod.REPO_PATH_RE.match(args.namespace):
+        raise UsageError(f"--namespace: malformed namespace '{args.namespace}'")
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def cmd_build(args) -> int:
+    cfg = config_mod.load(args.config)
+    _check_overrides(args)
+    set_name = args.set_name or cfg.settings.default_set
+    platforms = args.platforms or (None if args.together else [matrix.host_platform()])
+    images = args.images or ([cfg.settings.default_image] if args.default_image else None)
+    builds = matrix.expand(cfg, set_name, platforms, images, args.sequential, args.together)
+    options = _options(cfg, args)
+    for build in builds:
+        path = options.dockerfile_for(build)
+        if build.sequential and dockerfile.is_stale(options.dockerfile):
+            raise UsageError(f"{path}: stale or missing; run `nox -s sequential` to regenerate it")
+    results_file = args.results or cfg.root / cfg.settings.results
+    logs = results_file.parent / "logs"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    host_info = host.describe()
+    for build in builds:
+        base = f"{stamp}-{build.image}-{build.tag}{'-sequential' if build.sequential else ''}"
+        metadata = logs / f"{base}.metadata.json"
+        cmd = buildx.command(cfg, build, options, metadata_file=metadata, created=now())
+        print(f"==> {build.label}", flush=True)
+        print("    " + shlex.join(cmd), flush=True)
+        if args.dry_run:
+            continue
+        record = {
+            "set": build.set_name,
+            "image": build.image,
+            "platforms": list(build.platforms),
+            "sequential": build.sequential,
+            "tags": buildx.tags(build, options),
+            "pushed": options.push,
+            "host": host_info,
+            "emulated": any(p != host_info["platform"] for p in build.platforms),
+        }
+        result = runner.run(cmd, record=record, results_file=results_file,
+                            metadata_file=metadata, raw_log=logs / f"{base}.rawjson")
+        print(f"==> {build.label}: {result['status']} in {result['wall_seconds']:.1f}s"
+              + (f", {result['digest']}" if result["digest"] else ""), flush=True)
+        if result["status"] != "ok":
+            for line in result["errors"][-3:]:
+                print(f"    {line}", file=sys.stderr)
+            print(f"error: build of {build.label} failed (exit {result['exit_code']}); "
+                  f"recorded in {results_file}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_plan(args) -> int:
+    cfg = config_mod.load(args.config)
+    _check_overrides(args)
+    wanted = args.sets or [s.name for s in cfg.sorted_sets()]
+    options = _options(cfg, args)
+    for spec in matrix.session_specs(cfg):
+        set_name = spec.argv[spec.argv.index("--set") + 1]
+        if set_name not in wanted:
+            continue
+        platforms = [spec.argv[spec.argv.index("--platform") + 1]] if "--platform" in spec.argv else None
+        builds = matrix.expand(cfg, set_name, platforms, None, "--sequential" in spec.argv,
+                               "--together" in spec.argv)
+        print(f"# nox -s {spec.name}")
+        for build in builds:
+            cmd = buildx.command(cfg, build, options, metadata_file=Path("<metadata.json>"), created="<now>")
+            print(shlex.join(cmd))
+    for name in wanted:
+        cfg.release_set(name)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    cfg = config_mod.load(args.config)
+    print(f"{args.config}: {len(cfg.sets)} sets, {len(cfg.platforms)} platforms, OK")
+    for release in cfg.sorted_sets():
+        pins = ", ".join(f"{c}={p.version}" for c, p in release.pins.items())
+        print(f"  {release.name} ({release.base}; {', '.join(release.platforms)}): {pins}")
+    return 0
+
+
+def cmd_sequential(args) -> int:
+    paths = args.dockerfiles or [DEFAULT_DOCKERFILE]
+    stale = []
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such Dockerfile")
+        try:
+            if args.check:
+                if dockerfile.is_stale(path):
+                    stale.append(dockerfile.sequential_path(path))
+            else:
+                print(f"wrote {dockerfile.write_sequential(path)}")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if stale:
+        for path in stale:
+            print(f"error: {path} is stale; run `nox -s sequential`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_manifest(args) -> int:
+    cfg = config_mod.load(args.config)
+    _check_overrides(args)
+    registry = cfg.settings.registry if args.registry is None else args.registry
+    namespace = cfg.settings.namespace if args.namespace is None else args.namespace
+    for name in args.sets:
+        cfg.release_set(name)
+    images = args.images or list(config_mod.IMAGES)
+    named = bool(args.sets)
+    candidates = manifest.plan(cfg, args.sets or [s.name for s in cfg.sorted_sets()], images, registry, namespace)
+    # Check every source before pushing anything.
+    publications, missing = [], []
+    for pub in candidates:
+        found = {src: manifest.source_platforms(src) for src in pub.sources}
+        absent = [src for src, plats in found.items() if plats is None]
+        if len(absent) == len(pub.sources) and not named:
+            print(f"skip {pub.target}: no platform image pushed")
+            continue
+        missing += absent
+        publications.append(pub)
+    if missing:
+        for src in missing:
+            print(f"error: missing in the registry: {src}", file=sys.stderr)
+        print("error: manifest: nothing pushed, because platform images are missing", file=sys.stderr)
+        return 1
+    if not publications:
+        print("error: manifest: no set has images in the registry", file=sys.stderr)
+        return 1
+    for pub in publications:
+        for cmd in manifest.commands(pub):
+            print("+ " + shlex.join(cmd), flush=True)
+            if not args.dry_run:
+                result = subprocess.run(cmd)
+                if result.returncode != 0:
+                    print(f"error: manifest: creating {pub.target} failed", file=sys.stderr)
+                    return 1
+        if args.dry_run:
+            continue
+        for tag in (pub.target, *pub.aliases):
+            data = manifest.inspect_raw(tag)
+            got = manifest.platforms_in(data or {})
+            lacking = sorted(set(pub.platforms) - got)
+            if lacking:
+                print(f"error: manifest: {tag} lacks {', '.join(lacking)}", file=sys.stderr)
+                return 1
+            print(f"published {tag}: {', '.join(sorted(got))}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    cfg = config_mod.load(args.config)
+    files = args.results or [cfg.root / cfg.settings.results]
+    records = []
+    for path in files:
+        found, damaged = results.read(path)
+        records += found
+        for item in damaged:
+            print(f"warning: {item}", file=sys.stderr)
+    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts)
+    if not chosen:
+        print("no recorded builds" + (" match" if records else f" in {', '.join(map(str, files))}"))
+        return 0
+    headers, rows = report.build_table(chosen)
+    print(report.render(headers, rows, args.format))
+    return 0

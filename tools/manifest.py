@@ -1,0 +1,103 @@
+"""Publish multi-arch tags: ``<set>`` from the per-platform tags ``<set>-<arch>``.
+
+``docker buildx imagetools create`` is used because it accepts the attestation
+indexes that buildx pushes by default (``docker manifest`` rejects them).
+Everything is checked before anything is pushed: if one platform image of a
+set is missing, nothing at all is pushed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+
+from .config import Config, ReleaseSet
+from .matrix import image_ref, tag_for
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One multi-arch tag to create from per-platform sources."""
+
+    image: str
+    set_name: str
+    target: str
+    sources: tuple[str, ...]
+    platforms: tuple[str, ...]  # OCI platform strings expected in the result
+    aliases: tuple[str, ...] = ()
+
+
+def alias_tags(cfg: Config, release: ReleaseSet, aliases: tuple[str, ...]) -> list[str]:
+    """Moving tags this set should carry: 'latest' for the highest set, 'X.Y' for the highest X.Y.z."""
+    ordered = cfg.sorted_sets()
+    tags = []
+    if "latest" in aliases and ordered[-1].name == release.name:
+        tags.append("latest")
+    if "minor" in aliases:
+        version = release.orthanc_version
+        series = [s for s in ordered if s.orthanc_version.release[:2] == version.release[:2]]
+        if series[-1].name == release.name:
+            tags.append(f"{version.release[0]}.{version.release[1]}")
+    return tags
+
+
+def plan(cfg: Config, set_names: list[str], images: list[str], registry: str, namespace: str) -> list[Publication]:
+    publications = []
+    for name in set_names:
+        release = cfg.release_set(name)
+        for image in images:
+            sources = tuple(image_ref(registry, namespace, image, tag_for(name, arch)) for arch in release.platforms)
+            publications.append(Publication(
+                image=image,
+                set_name=name,
+                target=image_ref(registry, namespace, image, tag_for(name)),
+                sources=sources,
+                platforms=tuple(cfg.platforms[arch] for arch in release.platforms),
+                aliases=tuple(image_ref(registry, namespace, image, tag)
+                              for tag in alias_tags(cfg, release, cfg.settings.aliases)),
+            ))
+    return publications
+
+
+def platforms_in(index: dict) -> set[str]:
+    """OCI platforms of an image index or manifest list, attestations left out."""
+    found = set()
+    for manifest in index.get("manifests", []):
+        plat = manifest.get("platform") or {}
+        if plat.get("os") in (None, "unknown"):
+            continue
+        found.add("/".join(x for x in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if x))
+    return found
+
+
+def commands(publication: Publication) -> list[list[str]]:
+    tags = [publication.target, *publication.aliases]
+    cmd = ["docker", "buildx", "imagetools", "create"]
+    for tag in tags:
+        cmd += ["--tag", tag]
+    return [cmd + list(publication.sources)]
+
+
+# --- registry access (subprocess at the edge) ------------------------------------
+
+
+def inspect_raw(ref: str) -> dict | None:
+    result = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return None
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return None
+
+
+def source_platforms(ref: str) -> set[str] | None:
+    """Platforms a pushed image provides; None if it is not in the registry."""
+    data = inspect_raw(ref)
+    if data is None:
+        return None
+    if "manifests" in data:
+        return platforms_in(data)
+    return {"?"}  # a single-platform manifest: the platform is in its config, trust the tag

@@ -1,0 +1,131 @@
+"""The build matrix: release set x platform x sequential flag, and image names."""
+
+from __future__ import annotations
+
+import platform as _platform
+from dataclasses import dataclass
+
+from .config import IMAGES, Config, ConfigError
+
+# `uname -m` of a host -> the platform it builds natively.
+MACHINE_PLATFORMS = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "armv7",
+    "armv8l": "armv7",
+}
+
+
+@dataclass(frozen=True)
+class Build:
+    """One buildx invocation: one target image of one set, for one or more platforms."""
+
+    set_name: str
+    image: str
+    platforms: tuple[str, ...]
+    sequential: bool = False
+
+    @property
+    def tag(self) -> str:
+        return tag_for(self.set_name, self.platforms[0] if len(self.platforms) == 1 else None)
+
+    @property
+    def label(self) -> str:
+        text = f"{self.image}:{self.tag}"
+        if len(self.platforms) > 1:
+            text += " [" + ",".join(self.platforms) + "]"
+        return text + (" (sequential)" if self.sequential else "")
+
+
+def tag_for(set_name: str, platform: str | None = None) -> str:
+    """``<set>-<arch>`` for one platform, ``<set>`` for the multi-arch image."""
+    return f"{set_name}-{platform}" if platform else set_name
+
+
+def repository(registry: str, namespace: str, image: str) -> str:
+    parts = [registry.rstrip("/")] if registry else []
+    if namespace:
+        parts.append(namespace.strip("/"))
+    parts.append(image)
+    return "/".join(parts)
+
+
+def image_ref(registry: str, namespace: str, image: str, tag: str) -> str:
+    return f"{repository(registry, namespace, image)}:{tag}"
+
+
+def host_platform(machine: str | None = None) -> str:
+    machine = machine or _platform.machine()
+    try:
+        return MACHINE_PLATFORMS[machine]
+    except KeyError:
+        raise ConfigError(f"host: machine '{machine}' is none of the known platforms") from None
+
+
+def expand(
+    config: Config,
+    set_name: str,
+    platforms: list[str] | None = None,
+    images: list[str] | None = None,
+    sequential: bool = False,
+    together: bool = False,
+) -> list[Build]:
+    """The builds for one set.
+
+    With ``together`` all platforms go into one (emulated) buildx call per image,
+    tagged ``<set>``; otherwise one call per platform, tagged ``<set>-<arch>``.
+    """
+    release = config.release_set(set_name)
+    chosen = platforms or list(release.platforms)
+    for name in chosen:
+        if name not in release.platforms:
+            raise ConfigError(
+                f"{config.path.name}: set '{set_name}': key 'platforms': "
+                f"platform '{name}' is not built for this set (it has: {', '.join(release.platforms)})"
+            )
+    for image in images or []:
+        if image not in IMAGES:
+            raise ConfigError(f"image '{image}' is unknown (known: {', '.join(IMAGES)})")
+    wanted = images or list(IMAGES)
+    if together:
+        return [Build(set_name, image, tuple(chosen), sequential) for image in wanted]
+    return [Build(set_name, image, (name,), sequential) for name in chosen for image in wanted]
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """A nox session: its name, the command line for ``tools.cli`` and its tags."""
+
+    name: str
+    argv: tuple[str, ...]
+    tags: tuple[str, ...]
+    doc: str
+
+
+def session_specs(config: Config) -> list[SessionSpec]:
+    specs = []
+    for release in config.sorted_sets():
+        name = release.name
+        for arch in release.platforms:
+            oci = config.platforms[arch]
+            specs.append(SessionSpec(
+                f"build-{name}-{arch}",
+                ("build", "--set", name, "--platform", arch),
+                (name, arch),
+                f"Build {name} images for {oci} (tags {name}-{arch}).",
+            ))
+            specs.append(SessionSpec(
+                f"build-{name}-{arch}-sequential",
+                ("build", "--set", name, "--platform", arch, "--sequential"),
+                ("sequential",),
+                f"Build {name} images for {oci}, one builder stage at a time (low memory).",
+            ))
+        specs.append(SessionSpec(
+            f"build-{name}",
+            ("build", "--set", name, "--together"),
+            ("together",),
+            f"Build {name} images for {', '.join(release.platforms)} in one emulated buildx call (tag {name}).",
+        ))
+    return specs

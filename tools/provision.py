@@ -1,0 +1,383 @@
+"""Make a Debian host ready to build: Docker engine, buildx, qemu, registry, base images.
+
+Idempotent: each step first looks whether its work is already done, and prints
+what it does.  A machine that already runs Docker is used as it is; its
+configuration is only checked, never rewritten.
+
+- Docker engine 26 and buildx 0.13 come from Debian trixie, pinned low, so that
+  only ``docker.io``, ``docker-cli``, ``docker-buildx`` (and ``containerd``)
+  come from there; an install that would upgrade any package of the base
+  system is refused before it starts.
+- qemu-user-static from the host's own suite, registered with binfmt_misc.
+- Debian's ``docker-registry`` serves the local registry (127.0.0.1:5000).
+- Base images: where ``base_registry`` is the local registry, each distribution
+  is made with ``debootstrap --variant=minbase`` for each platform, imported,
+  pushed, and joined into one multi-platform tag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from . import config as config_mod
+from .config import ConfigError
+from .matrix import host_platform
+
+TRIXIE_SOURCES = Path("/etc/apt/sources.list.d/orthanc-images-trixie.sources")
+TRIXIE_PIN = Path("/etc/apt/preferences.d/orthanc-images-trixie")
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+STATE_DIR = Path("/var/lib/orthanc-images")
+REGISTRY_CONFIG = STATE_DIR / "registry.yml"
+REGISTRY_DATA = Path("/var/lib/docker-registry")
+LOG_DIR = Path("/var/log")
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DOCKER_PACKAGES = ("docker.io", "docker-cli", "docker-buildx")
+# Debian architecture of each platform name.
+DEBIAN_ARCH = {"amd64": "amd64", "arm64": "arm64", "armv7": "armhf"}
+QEMU_BINFMT = {"arm64": "qemu-aarch64", "armv7": "qemu-arm", "amd64": "qemu-x86_64"}
+
+
+class ProvisionError(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"provision: {message}", flush=True)
+
+
+def sh(cmd: list[str], *, check: bool = True, quiet: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    if not quiet:
+        print("+ " + shlex.join(cmd), flush=True)
+    result = subprocess.run(cmd, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise ProvisionError(f"command failed (exit {result.returncode}): {shlex.join(cmd)}")
+    return result
+
+
+def ok(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+
+
+def apt_env() -> dict:
+    return {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+
+# --- apt -----------------------------------------------------------------------
+
+
+def apt_installed(package: str) -> bool:
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+    return result.returncode == 0 and "install ok installed" in result.stdout
+
+
+_apt_updated = False
+
+
+def apt_update() -> None:
+    global _apt_updated
+    if not _apt_updated:
+        sh(["apt-get", "update", "-q"], env=apt_env(), stdout=subprocess.DEVNULL)
+        _apt_updated = True
+
+
+def upgrades_in(simulation: str, allowed: set[str]) -> list[str]:
+    """Installed packages an ``apt-get -s install`` would replace, except the allowed ones.
+
+    Lines look like ``Inst libc6 [2.36-9] (2.41-12 Debian:13.8/stable [amd64])``:
+    a bracketed old version means an installed package would change.
+    """
+    found = []
+    for line in simulation.splitlines():
+        match = re.match(r"^Inst (\S+) \[([^\]]+)\] \((\S+)", line)
+        if match and match.group(1).split(":")[0] not in allowed:
+            found.append(f"{match.group(1)} {match.group(2)} -> {match.group(3)}")
+    return found
+
+
+def apt_install(packages: list[str], *, allowed_upgrades: set[str] = frozenset()) -> None:
+    missing = [p for p in packages if not apt_installed(p.split("/")[0])]
+    if not missing:
+        return
+    apt_update()
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    simulation = subprocess.run([*cmd[:2], "-s", *cmd[2:]], capture_output=True, text=True, env=apt_env())
+    if simulation.returncode != 0:
+        raise ProvisionError(f"apt cannot install {' '.join(missing)}: {simulation.stderr.strip().splitlines()[-1:]}")
+    risky = upgrades_in(simulation.stdout, allowed_upgrades | {p.split("/")[0] for p in packages})
+    if risky:
+        raise ProvisionError("refusing to install " + " ".join(missing) + ": it would upgrade installed "
+                             "packages of the base system: " + ", ".join(risky[:8]))
+    sh(cmd, env=apt_env(), stdout=subprocess.DEVNULL)
+
+
+# --- Docker engine -----------------------------------------------------------------
+
+
+def docker_running() -> bool:
+    return ok(["docker", "info"])
+
+
+def ensure_docker_packages() -> None:
+    if shutil.which("dockerd") and ok(["docker", "buildx", "version"]):
+        return
+    say("installing Docker engine and buildx from Debian trixie (pinned low)")
+    if not TRIXIE_SOURCES.exists():
+        TRIXIE_SOURCES.write_text(
+            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n"
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        say(f"wrote {TRIXIE_SOURCES}")
+    if not TRIXIE_PIN.exists():
+        TRIXIE_PIN.write_text("Package: *\nPin: release n=trixie\nPin-Priority: 100\n")
+        say(f"wrote {TRIXIE_PIN} (trixie packages only when asked for by name)")
+    global _apt_updated
+    _apt_updated = False
+    apt_install([f"{p}/trixie" for p in DOCKER_PACKAGES], allowed_upgrades={"containerd", "runc"})
+
+
+def ensure_daemon_config() -> None:
+    """Enable the containerd image store (multi-platform images with the docker driver)."""
+    current = {}
+    if DAEMON_JSON.exists():
+        try:
+            current = json.loads(DAEMON_JSON.read_text() or "{}")
+        except json.JSONDecodeError as exc:
+            raise ProvisionError(f"{DAEMON_JSON}: not valid JSON ({exc}); fix it by hand") from None
+    if current.get("features", {}).get("containerd-snapshotter") is True:
+        return
+    current.setdefault("features", {})["containerd-snapshotter"] = True
+    DAEMON_JSON.parent.mkdir(parents=True, exist_ok=True)
+    DAEMON_JSON.write_text(json.dumps(current, indent=2) + "\n")
+    say(f"enabled the containerd image store in {DAEMON_JSON}")
+
+
+def start_background(cmd: list[str], log: Path) -> None:
+    print("+ " + shlex.join(cmd) + f" >{log} 2>&1 &", flush=True)
+    with open(log, "ab") as handle:
+        subprocess.Popen(cmd, stdout=handle, stderr=handle, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_for(check, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise ProvisionError(f"{what} did not come up within {seconds:.0f}s")
+
+
+def ensure_docker() -> None:
+    if docker_running():
+        say("Docker is running: using it as it is (its configuration is not changed)")
+        info = subprocess.run(["docker", "info", "--format", "{{json .DriverStatus}}"],
+                              capture_output=True, text=True).stdout
+        if "io.containerd.snapshotter" not in info:
+            say("note: the containerd image store is off; multi-platform --load needs it "
+                "(set features.containerd-snapshotter in daemon.json and restart dockerd)")
+        if not ok(["docker", "buildx", "version"]):
+            raise ProvisionError("Docker runs but the buildx plugin is missing; install docker-buildx")
+        return
+    ensure_docker_packages()
+    ensure_daemon_config()
+    start_background(["dockerd"], LOG_DIR / "dockerd.log")
+    wait_for(docker_running, "dockerd")
+    say("dockerd is up")
+
+
+# --- qemu / binfmt --------------------------------------------------------------------
+
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def ensure_qemu(platforms: list[str]) -> None:
+    foreign = [p for p in platforms if p != host_platform() and p in QEMU_BINFMT]
+    if not foreign:
+        return
+    apt_install(["qemu-user-static", "binfmt-support"])
+    if not (BINFMT / "status").exists():
+        sh(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
+    for name in foreign:
+        entry = BINFMT / QEMU_BINFMT[name]
+        if not entry.exists() or "enabled" not in entry.read_text():
+            sh(["update-binfmts", "--enable", QEMU_BINFMT[name]])
+        if "flags: " not in entry.read_text() or "F" not in entry.read_text().split("flags: ")[1].split()[0]:
+            raise ProvisionError(f"{entry}: registered without the F flag; containers cannot use it")
+    say("qemu binfmt ready for " + ", ".join(foreign))
+
+
+# --- local registry -----------------------------------------------------------------
+
+
+def registry_up(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}/v2/", timeout=3) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def is_local(address: str) -> bool:
+    host = address.split("/")[0].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]")
+
+
+def ensure_registry(address: str) -> None:
+    if registry_up(address):
+        say(f"registry {address} is up")
+        return
+    apt_install(["docker-registry"])
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    REGISTRY_CONFIG.write_text(
+        "version: 0.1\n"
+        "storage:\n"
+        f"  filesystem:\n    rootdirectory: {REGISTRY_DATA}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: {address}\n")
+    start_background(["docker-registry", "serve", str(REGISTRY_CONFIG)], LOG_DIR / "docker-registry.log")
+    wait_for(lambda: registry_up(address), f"registry {address}")
+    say(f"registry {address} is up")
+
+
+# --- base images ------------------------------------------------------------------------
+
+
+def image_platforms(ref: str) -> set[str]:
+    """Platforms present under a tag in a registry (empty if absent)."""
+    result = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return set()
+    data = json.loads(result.stdout)
+    found = set()
+    for manifest in data.get("manifests", []):
+        plat = manifest.get("platform", {})
+        if plat.get("os") == "unknown":
+            continue
+        found.add("/".join(x for x in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if x))
+    return found
+
+
+def debootstrap_image(suite: str, arch: str, oci: str, ref: str, mirror: str) -> str:
+    """Make one base image with debootstrap, import it and push it as <ref>-<arch>."""
+    arch_ref = f"{ref}-{arch}"
+    with tempfile.TemporaryDirectory(prefix=f"base-{suite}-{arch}-") as tmp:
+        root = Path(tmp) / "rootfs"
+        log = LOG_DIR / f"debootstrap-{suite}-{arch}.log"
+        say(f"debootstrap {suite} for {arch} (log: {log})")
+        with open(log, "w") as handle:
+            sh(["debootstrap", "--variant=minbase", f"--arch={DEBIAN_ARCH[arch]}", suite, str(root), mirror],
+               stdout=handle, stderr=subprocess.STDOUT)
+        # As in Debian's slim images: no package caches, lists or documentation.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
+                    "usr/share/info", "var/log"):
+            target = root / sub
+            if target.exists():
+                for child in target.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
+        (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+        (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+        tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
+        sh(["docker", "import", "--platform", oci, "-", arch_ref], stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        if tar.wait() != 0:
+            raise ProvisionError(f"tar of the {suite} {arch} root failed")
+    sh(["docker", "push", "--quiet", arch_ref], stdout=subprocess.DEVNULL)
+    return arch_ref
+
+
+def ensure_base_images(cfg, dists: list[str], platforms: list[str], mirror: str, base_registry: str) -> None:
+    for dist in dists:
+        ref = f"{base_registry.rstrip('/')}/{cfg.distributions[dist]}"
+        suite = dist
+        wanted = {cfg.platforms[p]: p for p in platforms}
+        present = image_platforms(ref)
+        missing = [p for oci, p in wanted.items() if oci not in present]
+        if not missing:
+            say(f"base image {ref} has {', '.join(sorted(present))}")
+            continue
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(missing)) as pool:
+            futures = [pool.submit(debootstrap_image, suite, p, cfg.platforms[p], ref, mirror) for p in missing]
+            made = [future.result() for future in futures]
+        # The platforms already there keep their per-platform tags from an earlier run.
+        kept = [f"{ref}-{p}" for p in platforms if p not in missing]
+        sh(["docker", "buildx", "imagetools", "create", "--tag", ref, *made, *kept])
+        say(f"base image {ref} now has {', '.join(sorted(image_platforms(ref)))}")
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tools.provision", description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, default=Path(__file__).resolve().parent.parent / "versions.toml")
+    p.add_argument("--dist", action="append", dest="dists", metavar="NAME",
+                   help="base distribution(s) to make locally (default: those the sets use)")
+    p.add_argument("--platform", action="append", dest="platforms", metavar="ARCH",
+                   help="platforms to prepare (default: all in versions.toml)")
+    p.add_argument("--no-base-images", action="store_true", help="skip making base images")
+    p.add_argument("--mirror", default=DEBIAN_MIRROR, help="Debian mirror for debootstrap (default: %(default)s)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        cfg = config_mod.load(args.config)
+        platforms = args.platforms or list(cfg.platforms)
+        for name in platforms:
+            if name not in cfg.platforms:
+                raise ConfigError(f"--platform: unknown platform '{name}' (known: {', '.join(cfg.platforms)})")
+        if args.dists == ["all"]:
+            dists = sorted({s.base for s in cfg.sets.values()})
+        else:
+            dists = args.dists or [cfg.sets[cfg.settings.default_set].base]
+        for name in dists:
+            if name not in cfg.distributions:
+                raise ConfigError(f"--dist: unknown distribution '{name}' (known: {', '.join(cfg.distributions)})")
+        if os.geteuid() != 0:
+            raise ProvisionError("run as root (it installs packages and starts daemons)")
+        ensure_docker()
+        ensure_qemu(platforms)
+        registries = {cfg.settings.registry}
+        base_registry = cfg.settings.base_registry
+        if base_registry and is_local(base_registry):
+            registries.add(base_registry.split("/")[0])
+        for address in sorted(registries):
+            if is_local(address):
+                ensure_registry(address)
+        if args.no_base_images:
+            return 0
+        if base_registry and is_local(base_registry):
+            ensure_base_images(cfg, dists, platforms, args.mirror, base_registry)
+        else:
+            say(f"base images come from {base_registry or 'Docker Hub'}: nothing to make")
+        say("ready")
+        return 0
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ProvisionError as exc:
+        print(f"error: provision: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
