@@ -16,12 +16,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import buildx, config as config_mod, dockerfile, host, manifest, matrix, report, results, runner
+from . import buildx, config as config_mod, dockerfile, host, manifest, matrix, report, results, runner, sources
 from .config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "versions.toml"
 DEFAULT_DOCKERFILE = ROOT / "dockerfiles" / "Dockerfile"
+DEFAULT_SOURCES = ROOT / "sources"
 EXIT_USAGE = 2
 
 
@@ -64,6 +65,10 @@ def _build_parser(sub) -> None:
     p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE, help="(default: %(default)s)")
     p.add_argument("--context", type=Path, help="build context (default: the Dockerfile's folder)")
     p.add_argument("--results", type=Path, help="results file (default: settings.results)")
+    p.add_argument("--source", dest="source_order", default=",".join(sources.DEFAULT_ORDER),
+                   help="source providers to try, in order (default: %(default)s)")
+    p.add_argument("--sources-dir", type=Path, default=DEFAULT_SOURCES,
+                   help="where fetched sources are kept (default: %(default)s)")
     _common(p)
 
 
@@ -76,6 +81,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("sets", nargs="*", help="only these sets")
     p.add_argument("--base-registry")
     p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE)
+    p.add_argument("--source", dest="source_order", default=",".join(sources.DEFAULT_ORDER))
+    p.add_argument("--sources-dir", type=Path, default=DEFAULT_SOURCES)
     _common(p)
 
     p = sub.add_parser("manifest", help="publish multi-arch tags <set> from pushed <set>-<arch> tags")
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             "sequential": cmd_sequential,
         }[args.command]
         return handler(args)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, sources.SourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -180,7 +187,7 @@ def cmd_build(args) -> int:
     platforms = args.platforms or (None if args.together else [matrix.host_platform()])
     images = args.images or ([cfg.settings.default_image] if args.default_image else None)
     builds = matrix.expand(cfg, set_name, platforms, images, args.sequential, args.together)
-    options = _options(cfg, args)
+    options = _options(cfg, args, _sources(cfg, args, builds))
     for build in builds:
         path = options.dockerfile_for(build)
         if build.sequential and dockerfile.is_stale(options.dockerfile):
@@ -220,11 +227,38 @@ def cmd_build(args) -> int:
     return 0
 
 
+def _sources(cfg, args, builds) -> dict[str, str]:
+    """Named build contexts with the pinned sources the Dockerfile asks for (fetched unless dry run)."""
+    if not args.dockerfile.is_file():
+        raise UsageError(f"{args.dockerfile}: no such Dockerfile")
+    used = dockerfile.named_contexts(args.dockerfile.read_text())
+    if not used:
+        return {}
+    order = tuple(p.strip() for p in args.source_order.split(",") if p.strip())
+    for provider in order:
+        if provider not in sources.PROVIDERS:
+            raise UsageError(f"--source: unknown provider '{provider}' (known: {', '.join(sources.PROVIDERS)})")
+    release = cfg.release_set(builds[0].set_name)
+    wanted = [w for w in sources.plan(cfg, release, sorted({b.image for b in builds}))
+              if sources.context_name(w.component.name) in used]
+    root = args.sources_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    if args.dry_run:
+        found = sources.expected_paths(root, wanted, order)
+    else:
+        found = sources.fetch_all(root, wanted, order, release.name)
+        for name, path in found.items():
+            print(f"    source {name}: {path}", flush=True)
+    return {name: str(path) for name, path in found.items()}
+
+
 def cmd_plan(args) -> int:
     cfg = config_mod.load(args.config)
     _check_overrides(args)
+    for name in args.sets:
+        cfg.release_set(name)
     wanted = args.sets or [s.name for s in cfg.sorted_sets()]
-    options = _options(cfg, args)
+    args.dry_run = True
     for spec in matrix.session_specs(cfg):
         set_name = spec.argv[spec.argv.index("--set") + 1]
         if set_name not in wanted:
@@ -233,11 +267,10 @@ def cmd_plan(args) -> int:
         builds = matrix.expand(cfg, set_name, platforms, None, "--sequential" in spec.argv,
                                "--together" in spec.argv)
         print(f"# nox -s {spec.name}")
+        options = _options(cfg, args, _sources(cfg, args, builds))
         for build in builds:
             cmd = buildx.command(cfg, build, options, metadata_file=Path("<metadata.json>"), created="<now>")
             print(shlex.join(cmd))
-    for name in wanted:
-        cfg.release_set(name)
     return 0
 
 

@@ -175,9 +175,9 @@ class _Checker:
             if expected is not None and not isinstance(value, expected):
                 self.fail(where, key, f"expected {_type_name(expected())}, got {_type_name(value)}")
 
-    def match(self, regex: re.Pattern, value: str, where: str, key: str, what: str) -> None:
+    def match(self, regex: re.Pattern, value: str, where: str, key: str, what: str, hint: str = "") -> None:
         if not regex.match(value):
-            self.fail(where, key, f"malformed {what} '{value}'")
+            self.fail(where, key, f"malformed {what} '{value}'" + (f" (want {hint})" if hint else ""))
 
 
 def _type_name(value: Any) -> str:
@@ -237,7 +237,7 @@ def _platforms(check: _Checker, raw: Any) -> dict[str, str]:
         check.match(PLATFORM_NAME_RE, name, "platforms", name, "platform name")
         if not isinstance(oci, str):
             check.fail("platforms", name, f"expected a string, got {_type_name(oci)}")
-        check.match(OCI_PLATFORM_RE, oci, "platforms", name, "platform (want os/arch[/variant])")
+        check.match(OCI_PLATFORM_RE, oci, "platforms", name, "platform", "os/arch[/variant]")
     return dict(table)
 
 
@@ -249,7 +249,7 @@ def _distributions(check: _Checker, raw: Any) -> dict[str, str]:
         entry = check.table(entry, where, None)
         check.keys(entry, ("image",), where)
         check.typed(entry, {"image": str}, where, required=("image",))
-        check.match(IMAGE_REF_RE, entry["image"], where, "image", "image reference (want name:tag)")
+        check.match(IMAGE_REF_RE, entry["image"], where, "image", "image reference", "name:tag")
         result[name] = entry["image"]
     return result
 
@@ -281,7 +281,7 @@ def _sets(check, raw, components, platforms, distributions) -> dict[str, Release
     if not table:
         check.fail("sets", None, "no release set defined")
     result: dict[str, ReleaseSet] = {}
-    seen: dict[str, str] = {}
+    seen: dict[Version | str, str] = {}
     for name, entry in table.items():
         where = f"set '{name}'"
         _set_name(check, name, platforms)
@@ -301,6 +301,8 @@ def _sets(check, raw, components, platforms, distributions) -> dict[str, Release
         if not set_platforms:
             check.fail(where, "platforms", "empty list")
         for platform in set_platforms:
+            if not isinstance(platform, str):
+                check.fail(where, "platforms", f"expected a string, got {_type_name(platform)}")
             if platform not in platforms:
                 check.fail(where, "platforms", f"unknown platform '{platform}' (known: {', '.join(platforms)})")
         if len(set(set_platforms)) != len(set_platforms):
@@ -326,9 +328,10 @@ def _set_name(check: _Checker, name: str, platforms: dict[str, str]) -> None:
         check.fail(where, None, f"set name '{name}' is reserved for a moving tag")
 
 
-def _normalised(name: str) -> str:
+def _normalised(name: str) -> Version | str:
+    """Names that are the same version (1.9 and 1.9.0), or differ only in case, collide."""
     try:
-        return str(Version(name))
+        return Version(name)
     except InvalidVersion:
         return name.lower()
 
@@ -366,13 +369,13 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
     table = check.table(raw, where, None)
     check.keys(table, SETTINGS_KEYS, where)
     check.typed(table, SETTINGS_KEYS, where, required=tuple(SETTINGS_KEYS))
-    check.match(REGISTRY_RE, table["registry"], where, "registry", "registry host[:port]")
+    check.match(REGISTRY_RE, table["registry"], where, "registry", "registry", "host[:port]")
     if table["namespace"]:
         check.match(REPO_PATH_RE, table["namespace"], where, "namespace", "namespace")
     base = table["base_registry"]
     if base:
         host, _, rest = base.partition("/")
-        check.match(REGISTRY_RE, host, where, "base_registry", "registry host[:port][/path]")
+        check.match(REGISTRY_RE, host, where, "base_registry", "registry", "host[:port][/path]")
         if rest:
             check.match(REPO_PATH_RE, rest, where, "base_registry", "registry path")
     if table["default_set"] not in sets:

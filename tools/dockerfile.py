@@ -93,6 +93,13 @@ def stages(text: str) -> tuple[list[str], list[Stage]]:
     return global_args, found
 
 
+def named_contexts(text: str) -> set[str]:
+    """Names used with --from= that are not stages: named build contexts (src-orthanc, ...)."""
+    stage_names = {stage.name for stage in stages(text)[1]}
+    used = set(re.findall(r"--from=([A-Za-z0-9_.-]+)", text))
+    return {name for name in used if name not in stage_names}
+
+
 def builder_stages(text: str) -> list[Stage]:
     return [stage for stage in stages(text)[1] if stage.is_builder]
 

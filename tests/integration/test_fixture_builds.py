@@ -1,0 +1,120 @@
+"""Real buildx builds of the fixture Dockerfile: tags, pushes, platforms, results, manifests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import config
+
+from .conftest import REGISTRY, docker, platforms, tags
+
+BUILDERS = [f"build-{c}" for c in config.COMPONENTS]
+
+
+@pytest.fixture(scope="module")
+def pushed(fixture_builds):
+    """Set 2.0.0 pushed per platform (amd64 native, armv7 emulated), both images."""
+    fixture_builds.build("--set", "2.0.0", "--platform", "amd64", "--platform", "armv7", "--push")
+    return fixture_builds
+
+
+def test_per_platform_tags_are_in_the_registry(pushed):
+    for image in config.IMAGES:
+        assert {"2.0.0-amd64", "2.0.0-armv7"} <= tags(pushed.repo(image))
+        assert platforms(pushed.repo(image), "2.0.0-amd64") == {"linux/amd64"}
+        assert platforms(pushed.repo(image), "2.0.0-armv7") == {"linux/arm/v7"}
+
+
+def test_results_record_every_build(pushed):
+    records = [r for r in pushed.records() if r["set"] == "2.0.0" and r["pushed"]]
+    assert sorted((r["image"], r["platforms"][0]) for r in records) == [
+        ("orthanc", "amd64"), ("orthanc", "armv7"), ("orthanc-plugins", "amd64"), ("orthanc-plugins", "armv7")]
+    for record in records:
+        assert record["status"] == "ok"
+        assert record["digest"].startswith("sha256:")
+        assert record["wall_seconds"] > 0
+        assert record["sequential"] is False
+        assert record["host"]["cores"] >= 1
+        assert record["emulated"] is (record["platforms"] != ["amd64"])
+        assert record["tags"] == [f"{REGISTRY}/{pushed.repo(record['image'])}:2.0.0-{record['platforms'][0]}"]
+    plugins = next(r for r in records if r["image"] == "orthanc-plugins")
+    assert {s["stage"] for s in plugins["stages"]} >= set(BUILDERS)
+
+
+def test_armv7_image_runs_under_emulation_with_its_branches(pushed):
+    ref = f"{REGISTRY}/{pushed.repo('orthanc-plugins')}:2.0.0-armv7"
+    docker("pull", "--quiet", "--platform", "linux/arm/v7", ref)
+    out = docker("run", "--rm", "--platform", "linux/arm/v7", ref, "sh", "-c",
+                 "uname -m; cat /usr/share/orthanc/core/branch /usr/share/orthanc/core/arch "
+                 "/usr/share/orthanc/plugins/postgresql/branch /usr/share/orthanc/plugins/wsi/branch")
+    assert out.split() == ["armv7l", "Orthanc-2.0.0", "armv7l", "OrthancPostgreSQL-9.1", "OrthancWSI-9.6"]
+    labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", ref)
+    assert '"org.opencontainers.image.version":"2.0.0"' in labels
+    assert '"org.orthanc-images.wsi.version":"9.6"' in labels
+
+
+def test_manifest_publishes_every_platform_and_aliases(pushed):
+    proc = pushed.manifest("2.0.0")
+    assert proc.returncode == 0, proc.stderr
+    for image in config.IMAGES:
+        assert platforms(pushed.repo(image), "2.0.0") == {"linux/amd64", "linux/arm/v7"}
+        # 2.1.0 is the highest set, so 2.0.0 carries the minor alias only.
+        assert platforms(pushed.repo(image), "2.0") == {"linux/amd64", "linux/arm/v7"}
+        assert "latest" not in tags(pushed.repo(image))
+    ref = f"{REGISTRY}/{pushed.repo('orthanc')}:2.0.0"
+    for platform, machine in (("linux/arm/v7", "armv7l"), ("linux/amd64", "x86_64")):
+        docker("pull", "--quiet", "--platform", platform, ref)
+        assert docker("run", "--rm", "--platform", platform, ref, "uname", "-m").strip() == machine
+
+
+def test_manifest_refuses_and_pushes_nothing_when_a_platform_is_missing(fixture_builds):
+    fixture_builds.build("--set", "2.1.0", "--platform", "amd64", "--image", "orthanc", "--push")
+    proc = fixture_builds.manifest("2.1.0", "--image", "orthanc")
+    assert proc.returncode == 1
+    assert f"missing in the registry: {REGISTRY}/{fixture_builds.repo('orthanc')}:2.1.0-arm64" in proc.stderr
+    assert f"{fixture_builds.repo('orthanc')}:2.1.0-armv7" in proc.stderr
+    assert "nothing pushed" in proc.stderr
+    assert not {"2.1.0", "latest", "2.1"} & tags(fixture_builds.repo("orthanc"))
+
+
+def test_together_builds_one_multi_platform_tag(fixture_builds, namespace):
+    fixture_builds.build("--set", "2.0.0", "--together", "--image", "orthanc", "--push",
+                         "--namespace", namespace + "-together")
+    repo = f"{namespace}-together/orthanc"
+    assert tags(repo) == {"2.0.0"}
+    assert platforms(repo, "2.0.0") == {"linux/amd64", "linux/arm/v7"}
+
+
+def test_failed_build_is_recorded_and_exits_non_zero(fixture_builds):
+    proc = fixture_builds.build("--set", "2.0.0", "--platform", "amd64", "--image", "orthanc",
+                                "--base-registry", f"{REGISTRY}/no-such-base", "--push",
+                                "--namespace", fixture_builds.namespace + "-failed", check=False)
+    assert proc.returncode == 1
+    assert "error: build of orthanc:2.0.0-amd64 failed" in proc.stderr
+    last = fixture_builds.records()[-1]
+    assert (last["status"], last["digest"], last["image"]) == ("failed", None, "orthanc")
+    assert tags(fixture_builds.namespace + "-failed/orthanc") == set()
+
+
+def intervals(record: dict) -> list[tuple[float, float, str]]:
+    stages = {s["stage"]: s for s in record["stages"]}
+    assert set(BUILDERS) <= set(stages), sorted(stages)
+    return sorted((stages[b]["started"], stages[b]["completed"], b) for b in BUILDERS)
+
+
+@pytest.mark.parametrize("platform", ["amd64", "armv7"])
+def test_sequential_runs_builders_one_after_another_and_parallel_does_not(fixture_builds, platform):
+    for flag in ("--sequential", None):
+        fixture_builds.build("--set", "2.0.0", "--platform", platform, "--image", "orthanc-plugins",
+                             "--no-cache", *([flag] if flag else []))
+    sequential, parallel = fixture_builds.records()[-2:]
+    assert sequential["sequential"] and not parallel["sequential"]
+    seq = intervals(sequential)
+    for (_, end, name), (start, _, nxt) in zip(seq, seq[1:]):
+        assert start >= end - 0.05, f"{nxt} started {end - start:.2f}s before {name} ended"
+    par = intervals(parallel)
+    overlaps = sum(1 for (_, end, _), (start, _, _) in zip(par, par[1:]) if start < end - 1)
+    assert overlaps >= 3, par
+    # Every builder sleeps 3 s: one after another takes at least 7 x 3 s of builder time.
+    assert seq[-1][1] - seq[0][0] >= 21
+    assert par[-1][1] - par[0][0] < seq[-1][1] - seq[0][0]

@@ -1,0 +1,74 @@
+"""buildx command construction."""
+
+from pathlib import Path
+
+from tools import buildx, config, matrix
+
+ROOT = Path(__file__).resolve().parent.parent
+CFG = config.load(ROOT / "versions.toml")
+
+
+def options(**kw):
+    base = dict(registry="127.0.0.1:5000", namespace="orthanc", base_registry="127.0.0.1:5000/library",
+                dockerfile=ROOT / "dockerfiles" / "Dockerfile", context=ROOT / "dockerfiles", revision="abc123")
+    base.update(kw)
+    return buildx.Options(**base)
+
+
+def pairs(cmd, flag):
+    return [cmd[i + 1] for i, item in enumerate(cmd) if item == flag]
+
+
+def command(build, **kw):
+    return buildx.command(CFG, build, options(**kw), metadata_file=Path("/tmp/m.json"), created="2026-01-01T00:00:00+00:00")
+
+
+def test_per_platform_command():
+    build = matrix.Build("1.9.0", "orthanc-plugins", ("armv7",))
+    cmd = command(build)
+    assert cmd[:3] == ["docker", "buildx", "build"]
+    assert pairs(cmd, "--target") == ["orthanc-plugins"]
+    assert pairs(cmd, "--platform") == ["linux/arm/v7"]
+    assert pairs(cmd, "--tag") == ["127.0.0.1:5000/orthanc/orthanc-plugins:1.9.0-armv7"]
+    assert pairs(cmd, "--file") == [str(ROOT / "dockerfiles" / "Dockerfile")]
+    assert pairs(cmd, "--metadata-file") == ["/tmp/m.json"]
+    assert pairs(cmd, "--progress") == ["rawjson"]
+    assert "--load" in cmd and "--push" not in cmd and "--no-cache" not in cmd and "--builder" not in cmd
+    assert cmd[-1] == str(ROOT / "dockerfiles")
+    args = dict(a.split("=", 1) for a in pairs(cmd, "--build-arg"))
+    assert args == {
+        "BASE_IMAGE": "127.0.0.1:5000/library/debian:bullseye-slim",
+        "ORTHANC_BRANCH": "Orthanc-1.9.0",
+        "POSTGRESQL_BRANCH": "OrthancPostgreSQL-3.3",
+        "MYSQL_BRANCH": "OrthancMySQL-3.0",
+        "DICOMWEB_BRANCH": "OrthancDicomWeb-1.5",
+        "GDCM_BRANCH": "OrthancGdcm-1.2",
+        "WEBVIEWER_BRANCH": "OrthancWebViewer-2.7",
+        "WSI_BRANCH": "OrthancWSI-1.0",
+    }
+
+
+def test_labels_name_the_set_and_every_component():
+    cmd = command(matrix.Build("1.12.7", "orthanc", ("amd64",)))
+    labels = dict(a.split("=", 1) for a in pairs(cmd, "--label"))
+    assert labels["org.opencontainers.image.version"] == "1.12.7"
+    assert labels["org.opencontainers.image.revision"] == "abc123"
+    assert labels["org.opencontainers.image.created"] == "2026-01-01T00:00:00+00:00"
+    assert labels["org.orthanc-images.postgresql.version"] == "5.0"
+    assert labels["org.orthanc-images.wsi.version"] == "3.2"
+    assert labels["org.orthanc-images.base"] == "trixie"
+
+
+def test_together_push_builder_nocache_sequential():
+    build = matrix.Build("1.10.1", "orthanc", ("amd64", "arm64", "armv7"), sequential=True)
+    cmd = command(build, push=True, no_cache=True, builder="pis", registry="registry.example.org", namespace="")
+    assert pairs(cmd, "--platform") == ["linux/amd64,linux/arm64,linux/arm/v7"]
+    assert pairs(cmd, "--tag") == ["registry.example.org/orthanc:1.10.1"]
+    assert pairs(cmd, "--builder") == ["pis"]
+    assert "--push" in cmd and "--load" not in cmd and "--no-cache" in cmd
+    assert pairs(cmd, "--file") == [str(ROOT / "dockerfiles" / "Dockerfile.sequential")]
+
+
+def test_base_registry_override_for_docker_hub():
+    cmd = command(matrix.Build("1.10.1", "orthanc", ("amd64",)), base_registry="")
+    assert "BASE_IMAGE=debian:bookworm-slim" in pairs(cmd, "--build-arg")

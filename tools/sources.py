@@ -1,0 +1,208 @@
+"""Fetch each component's pinned source once on the host, verified, for named build contexts.
+
+Providers, tried in the order of ``--source`` (default: local, debian, mercurial):
+
+- ``local``: an unpacked tree already at ``sources/<component>/<key>`` (air-gapped
+  sites copy trees there; a previous fetch leaves them there too);
+- ``debian``: ``apt-get source`` of the pinned Debian version (signed indexes,
+  checksums verified by apt and dpkg-source, Debian's patches applied), with a
+  private apt configuration that does not touch the host's;
+- ``mercurial``: ``hg clone`` of the pinned branch from the upstream repository.
+
+A source that cannot be had stops everything before any build, with one line
+naming the set, the component and every provider's reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Component, Config, Pin, ReleaseSet
+
+PROVIDERS = ("local", "debian", "mercurial")
+DEFAULT_ORDER = PROVIDERS
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+#: The components each image needs.
+IMAGE_COMPONENTS = {
+    "orthanc": ("orthanc",),
+    "orthanc-plugins": ("orthanc", "postgresql", "mysql", "dicomweb", "gdcm", "webviewer", "wsi"),
+}
+
+
+class SourceError(Exception):
+    """A source could not be fetched or verified (one line)."""
+
+
+@dataclass(frozen=True)
+class Wanted:
+    component: Component
+    pin: Pin
+    base: str
+
+    @property
+    def debian_package(self) -> str:
+        return "orthanc" if self.component.name == "orthanc" else f"orthanc-{self.component.name}"
+
+    def key(self, provider: str) -> str:
+        if provider == "debian":
+            return f"debian-{self.pin.debian}"
+        return self.pin.branch
+
+
+def context_name(component: str) -> str:
+    return f"src-{component}"
+
+
+def store_path(root: Path, wanted: Wanted, provider: str) -> Path:
+    return root / wanted.component.name / wanted.key(provider)
+
+
+def plan(cfg: Config, release: ReleaseSet, images: list[str]) -> list[Wanted]:
+    names = []
+    for image in images:
+        for name in IMAGE_COMPONENTS[image]:
+            if name not in names:
+                names.append(name)
+    return [Wanted(cfg.components[n], release.pins[n], release.base) for n in names]
+
+
+def expected_paths(root: Path, wanted: list[Wanted], order: tuple[str, ...]) -> dict[str, Path]:
+    """Where each source would be, without fetching (for dry runs)."""
+    result = {}
+    for item in wanted:
+        provider = next((p for p in order if p != "debian" or item.pin.debian), order[-1])
+        if "local" in order:
+            for candidate in order:
+                if candidate == "debian" and not item.pin.debian:
+                    continue
+                if store_path(root, item, candidate).is_dir():
+                    provider = candidate
+                    break
+        result[context_name(item.component.name)] = store_path(root, item, provider)
+    return result
+
+
+def fetch_all(root: Path, wanted: list[Wanted], order: tuple[str, ...], set_name: str) -> dict[str, Path]:
+    result = {}
+    for item in wanted:
+        result[context_name(item.component.name)] = fetch(root, item, order, set_name)
+    return result
+
+
+def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str) -> Path:
+    reasons = []
+    for provider in order:
+        try:
+            if provider == "local":
+                for candidate in ("debian", "mercurial"):
+                    if candidate == "debian" and not item.pin.debian:
+                        continue
+                    path = store_path(root, item, candidate)
+                    if path.is_dir():
+                        return path
+                raise SourceError(f"no tree under {root / item.component.name}")
+            if provider == "debian":
+                return fetch_debian(root, item)
+            if provider == "mercurial":
+                return fetch_mercurial(root, item)
+            raise SourceError(f"unknown provider '{provider}'")
+        except SourceError as exc:
+            reasons.append(f"{provider}: {exc}")
+    raise SourceError(f"set '{set_name}': component '{item.component.name}' "
+                      f"({item.pin.branch}): source not reachable; " + "; ".join(reasons))
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def apt_options(state: Path) -> list[str]:
+    return [
+        "-o", f"Dir::Etc::SourceList={state / 'sources.list'}",
+        "-o", "Dir::Etc::SourceParts=/dev/null",
+        "-o", f"Dir::State::Lists={state / 'lists'}",
+        "-o", f"Dir::Cache={state / 'cache'}",
+        "-o", "APT::Sandbox::User=root",
+    ]
+
+
+def fetch_debian(root: Path, item: Wanted) -> Path:
+    if not item.pin.debian:
+        raise SourceError("no Debian version pinned")
+    target = store_path(root, item, "debian")
+    if target.is_dir():
+        return target
+    if not shutil.which("dpkg-source"):
+        raise SourceError("dpkg-source is missing (apt-get install dpkg-dev)")
+    state = root / ".apt" / item.base
+    (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    (state / "sources.list").write_text(
+        f"deb-src [signed-by={KEYRING}] {DEBIAN_MIRROR} {item.base} main\n"
+        f"deb-src [signed-by={KEYRING}] {DEBIAN_MIRROR} {item.base}-updates main\n")
+    stamp = state / "updated"
+    if not stamp.exists():
+        proc = _run(["apt-get", *apt_options(state), "update", "-q"])
+        if proc.returncode != 0:
+            raise SourceError(f"apt-get update for {item.base} sources failed: {_last_line(proc.stderr)}")
+        stamp.touch()
+    with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+        work = Path(tmp)
+        spec = f"{item.debian_package}={item.pin.debian}"
+        proc = _run(["apt-get", *apt_options(state), "source", "--download-only", "-q", spec], cwd=work)
+        if proc.returncode != 0:
+            raise SourceError(f"{spec} not in Debian {item.base}: {_last_line(proc.stderr)}")
+        dsc = next(work.glob("*.dsc"), None)
+        if dsc is None:
+            raise SourceError(f"{spec}: no .dsc downloaded")
+        # apt checked the files against the signed index; dpkg-source checks them against the .dsc.
+        proc = _run(["dpkg-source", "-x", dsc.name, "tree"], cwd=work)
+        if proc.returncode != 0:
+            raise SourceError(f"{dsc.name}: dpkg-source failed: {_last_line(proc.stderr)}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (work / "tree").rename(target)
+    return target
+
+
+def reachable(url: str, timeout: float = 10) -> str | None:
+    """None if the URL answers, else the reason."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (urllib.error.URLError, OSError) as exc:
+        return str(getattr(exc, "reason", exc))
+
+
+def fetch_mercurial(root: Path, item: Wanted) -> Path:
+    target = store_path(root, item, "mercurial")
+    if target.is_dir():
+        return target
+    repo = item.component.repository
+    reason = reachable(repo)
+    if reason:
+        raise SourceError(f"{repo} not reachable ({reason})")
+    if not shutil.which("hg"):
+        raise SourceError("hg is missing (apt-get install mercurial)")
+    with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+        clone = Path(tmp) / "clone"
+        proc = _run(["hg", "clone", "--branch", item.pin.branch, repo, str(clone)])
+        if proc.returncode != 0:
+            raise SourceError(f"hg clone of branch {item.pin.branch} failed: {_last_line(proc.stderr)}")
+        shutil.rmtree(clone / ".hg", ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        clone.rename(target)
+    return target
