@@ -65,7 +65,8 @@ def test_session_specs_cover_every_set_and_platform():
         for arch in ("amd64", "arm64", "armv7"):
             assert f"build-{release.name}-{arch}" in names
             assert f"build-{release.name}-{arch}-sequential" in names
-    assert len(names) == len(CFG.sets) * 7
+            assert f"smoke-{release.name}-{arch}" in names
+    assert len(names) == len(CFG.sets) * 10
 
 
 def test_session_tags_select_set_or_platform():
@@ -77,4 +78,5 @@ def test_session_tags_select_set_or_platform():
     assert specs["build-1.9.0-armv7"].argv == ("build", "--set", "1.9.0", "--platform", "armv7")
     assert specs["build-1.9.0-armv7-sequential"].argv[-1] == "--sequential"
     assert specs["build-1.9.0"].argv == ("build", "--set", "1.9.0", "--together")
+    assert specs["smoke-1.9.0-armv7"].argv == ("smoke", "--set", "1.9.0", "--platform", "armv7")
     assert all(spec.doc for spec in specs.values())

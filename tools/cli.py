@@ -9,14 +9,16 @@ the same thing.  Errors in the input are one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import secrets
 import shlex
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import buildx, config as config_mod, dockerfile, host, manifest, matrix, report, results, runner, sources
+from . import buildx, config as config_mod, dockerfile, host, manifest, matrix, report, results, runner, smoke, sources
 from .config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +92,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", dest="images", choices=config_mod.IMAGES)
     _common(p)
 
+    p = sub.add_parser("smoke", help="start built images and check them over the REST API")
+    p.add_argument("--set", dest="set_name", help="release set (default: settings.default_set)")
+    p.add_argument("--platform", help="platform name (default: the host's)")
+    p.add_argument("--image", action="append", dest="images", choices=config_mod.IMAGES,
+                   help="image(s) to test (default: those present locally)")
+    p.add_argument("--timeout", type=float, help="seconds to wait for Orthanc (default: 120, 900 emulated)")
+    _common(p)
+
     p = sub.add_parser("report", help="tabulate recorded builds")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     p.add_argument("--results", type=Path, action="append", help="results file(s) (default: settings.results)")
@@ -118,11 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             "plan": cmd_plan,
             "manifest": cmd_manifest,
             "report": cmd_report,
+            "smoke": cmd_smoke,
             "validate": cmd_validate,
             "sequential": cmd_sequential,
         }[args.command]
         return handler(args)
-    except (ConfigError, UsageError, sources.SourceError) as exc:
+    except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -368,4 +379,48 @@ def cmd_report(args) -> int:
         return 0
     headers, rows = report.build_table(chosen)
     print(report.render(headers, rows, args.format))
+    return 0
+
+
+def image_present(ref: str, platform: str) -> bool:
+    proc = subprocess.run(["docker", "image", "inspect", "--platform", platform, ref], capture_output=True)
+    if proc.returncode == 0:
+        return True
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
+
+
+def cmd_smoke(args) -> int:
+    cfg = config_mod.load(args.config)
+    _check_overrides(args)
+    release = cfg.release_set(args.set_name or cfg.settings.default_set)
+    arch = args.platform or matrix.host_platform()
+    if arch not in release.platforms:
+        raise UsageError(f"set '{release.name}' is not built for platform '{arch}'")
+    oci = cfg.platforms[arch]
+    registry = cfg.settings.registry if args.registry is None else args.registry
+    namespace = cfg.settings.namespace if args.namespace is None else args.namespace
+    emulated = arch != matrix.host_platform()
+    timeout = args.timeout or (900 if emulated else 120)
+    refs = {image: matrix.image_ref(registry, namespace, image, matrix.tag_for(release.name, arch))
+            for image in (args.images or config_mod.IMAGES)}
+    if not args.images:
+        refs = {image: ref for image, ref in refs.items() if image_present(ref, oci)}
+    if not refs:
+        raise UsageError(f"no {release.name}-{arch} image here; build it first (nox -s build-{release.name}-{arch})")
+    version = release.pins["orthanc"].version
+    for image, ref in refs.items():
+        print(f"==> smoke {ref} ({oci}{', emulated' if emulated else ''})", flush=True)
+        if args.dry_run:
+            continue
+        password = secrets.token_hex(12)
+        container = smoke.start(ref, oci, {"ORTHANC__REGISTERED_USERS": json.dumps({"smoke": password})})
+        try:
+            client = smoke.Client(f"http://127.0.0.1:{container.port}", "smoke", password)
+            smoke.wait_ready(client, container, timeout)
+            found = smoke.check_core(client, version, smoke.CORE_PLUGINS)
+            print(f"    Orthanc {found['system']['Version']}, plugins {', '.join(found['plugins'])}, "
+                  f"instance {found['instance']['ID']} stored and read back")
+        finally:
+            container.stop()
+    print("smoke: ok")
     return 0

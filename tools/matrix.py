@@ -117,6 +117,12 @@ def session_specs(config: Config) -> list[SessionSpec]:
                 f"Build {name} images for {oci} (tags {name}-{arch}).",
             ))
             specs.append(SessionSpec(
+                f"smoke-{name}-{arch}",
+                ("smoke", "--set", name, "--platform", arch),
+                ("smoke",),
+                f"Smoke-test the built {name}-{arch} images (emulated where not native).",
+            ))
+            specs.append(SessionSpec(
                 f"build-{name}-{arch}-sequential",
                 ("build", "--set", name, "--platform", arch, "--sequential"),
                 ("sequential",),

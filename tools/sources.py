@@ -124,8 +124,10 @@ def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess
 
 
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
+    """The most telling line of a tool's error output: an HTTP failure if any, else the last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    telling = [line for line in lines if " 404 " in line or "Failed to fetch http" in line]
+    return (telling or lines or ["no output"])[0 if telling else -1]
 
 
 def apt_options(state: Path) -> list[str]:

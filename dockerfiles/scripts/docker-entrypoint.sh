@@ -58,7 +58,10 @@ chmod 600 "$config"
 remote=$(jq -r '.RemoteAccessAllowed // false' "$config")
 auth=$(jq -r '.AuthenticationEnabled // false' "$config")
 nusers=$(jq -r '.RegisteredUsers // {} | length' "$config")
-if [ "$remote" = true ] && [ "${ORTHANC_ALLOW_UNAUTHENTICATED:-false}" != true ]; then
+if [ "$remote" = true ] && [ "${ORTHANC_ALLOW_UNAUTHENTICATED:-false}" = true ] && [ "$nusers" = 0 ]; then
+  echo "docker-entrypoint: WARNING: remote access without authentication, as asked" >&2
+  jq '.AuthenticationEnabled = false' "$config" > "$config.new" && mv "$config.new" "$config"
+elif [ "$remote" = true ]; then
   if [ "$auth" != true ] || [ "$nusers" = 0 ]; then
     echo "docker-entrypoint: remote access is on but no user is configured; set" >&2
     echo "  ORTHANC__REGISTERED_USERS='{\"admin\":\"<password>\"}' or a secret file $users_file," >&2

@@ -1,0 +1,153 @@
+"""Smoke tests of a built image: start it, and check it over Orthanc's REST API."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+# Plugin IDs as /plugins reports them, per image.
+CORE_PLUGINS = {"serve-folders", "worklists"}
+
+
+class SmokeError(Exception):
+    pass
+
+
+def make_dicom(patient: str = "SMOKE^TEST", study_uid: str | None = None) -> tuple[bytes, dict]:
+    """A small but real DICOM file (Secondary Capture, 16x16 MONOCHROME2), made with pydicom."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = patient
+    ds.PatientID = "SMOKE-" + secrets.token_hex(4)
+    ds.StudyDate = "20260101"
+    ds.Modality = "OT"
+    ds.StudyDescription = "smoke test"
+    ds.Rows = ds.Columns = 16
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = bytes(range(256))
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue(), {"StudyInstanceUID": ds.StudyInstanceUID, "PatientID": ds.PatientID,
+                            "SOPInstanceUID": ds.SOPInstanceUID}
+
+
+@dataclass
+class Client:
+    base: str
+    user: str
+    password: str
+    headers: dict = field(default_factory=dict)
+
+    def request(self, method: str, path: str, body: bytes | None = None, accept: str | None = None,
+                content_type: str | None = None, timeout: float = 60) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.base + path, data=body, method=method)
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        if accept:
+            req.add_header("Accept", accept)
+        if content_type:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def json(self, method: str, path: str, body: bytes | None = None, **kw):
+        status, data = self.request(method, path, body, **kw)
+        if status != 200:
+            raise SmokeError(f"{method} {path}: HTTP {status}: {data[:300]!r}")
+        return json.loads(data)
+
+
+@dataclass
+class Container:
+    id: str
+    port: int
+
+    def logs(self) -> str:
+        proc = subprocess.run(["docker", "logs", "--tail", "60", self.id], capture_output=True, text=True)
+        return proc.stdout + proc.stderr
+
+    def stop(self) -> None:
+        subprocess.run(["docker", "rm", "-f", self.id], capture_output=True)
+
+
+def start(image: str, platform: str, env: dict[str, str], network: str | None = None,
+          name: str | None = None) -> Container:
+    cmd = ["docker", "run", "-d", "--platform", platform, "-p", "127.0.0.1::8042"]
+    for key, value in env.items():
+        cmd += ["-e", f"{key}={value}"]
+    if network:
+        cmd += ["--network", network]
+    if name:
+        cmd += ["--name", name]
+    cmd.append(image)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SmokeError(f"docker run {image}: {proc.stderr.strip()}")
+    cid = proc.stdout.strip()
+    port = subprocess.run(["docker", "port", cid, "8042/tcp"], capture_output=True, text=True).stdout
+    try:
+        return Container(cid, int(port.strip().splitlines()[0].rsplit(":", 1)[1]))
+    except (IndexError, ValueError):
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+        raise SmokeError(f"{image}: no published port ({port.strip()!r})") from None
+
+
+def wait_ready(client: Client, container: Container, seconds: float) -> dict:
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        state = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", container.id],
+                               capture_output=True, text=True).stdout.strip()
+        if state != "true":
+            raise SmokeError(f"container exited:\n{container.logs()}")
+        try:
+            status, data = client.request("GET", "/system", timeout=5)
+            if status == 200:
+                return json.loads(data)
+            last = f"HTTP {status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(1)
+    raise SmokeError(f"no answer from Orthanc within {seconds:.0f}s ({last}):\n{container.logs()}")
+
+
+def check_core(client: Client, version: str, plugins: set[str]) -> dict:
+    """Version, plugins, and a DICOM file uploaded and read back."""
+    system = client.json("GET", "/system")
+    if system.get("Version") != version:
+        raise SmokeError(f"/system reports version {system.get('Version')}, want {version}")
+    loaded = set(client.json("GET", "/plugins"))
+    if not plugins <= loaded:
+        raise SmokeError(f"/plugins lacks {sorted(plugins - loaded)} (has {sorted(loaded)})")
+    data, uids = make_dicom()
+    stored = client.json("POST", "/instances", data, content_type="application/dicom")
+    status, back = client.request("GET", f"/instances/{stored['ID']}/file")
+    if status != 200 or back != data:
+        raise SmokeError(f"reading instance {stored['ID']} back: HTTP {status}, {len(back)} bytes, "
+                         f"want {len(data)} identical bytes")
+    return {"system": system, "plugins": sorted(loaded), "instance": stored, "uids": uids}
