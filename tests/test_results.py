@@ -68,3 +68,11 @@ def test_concurrent_writers_do_not_interleave(tmp_path):
     assert damaged == []
     assert len(found) == 160
     assert len({r["end"] for r in found}) == 160
+
+
+def test_transient_export_failure_is_recognised():
+    from tools import runner
+    failed = record(status="failed", errors=['exporting to image: failed to prepare extraction snapshot "x"'])
+    assert runner.transient(failed)
+    assert not runner.transient(record(status="failed", errors=["RUN make: exit code: 2"]))
+    assert not runner.transient(record(status="ok", errors=[]))

@@ -227,6 +227,14 @@ def cmd_build(args) -> int:
         }
         result = runner.run(cmd, record=record, results_file=results_file,
                             metadata_file=metadata, raw_log=logs / f"{base}.rawjson")
+        if runner.transient(result):
+            # A known intermittent failure of the containerd image store while unpacking the
+            # exported image; everything is cached by then, so one more try costs seconds.
+            print(f"==> {build.label}: image export hit a transient snapshot error; trying once more",
+                  flush=True)
+            result = runner.run(cmd, record={**record, "retry_of": result["start"]},
+                                results_file=results_file, metadata_file=metadata,
+                                raw_log=logs / f"{base}.retry.rawjson")
         print(f"==> {build.label}: {result['status']} in {result['wall_seconds']:.1f}s"
               + (f", {result['digest']}" if result["digest"] else ""), flush=True)
         if result["status"] != "ok":

@@ -16,6 +16,15 @@ from . import results
 from .progress import JsonStream, Tracker, describe
 
 
+TRANSIENT_ERRORS = ("failed to prepare extraction snapshot",)
+
+
+def transient(record: dict) -> bool:
+    """A failed build whose error is a known intermittent engine failure worth one retry."""
+    return record["status"] == "failed" and any(
+        marker in error for error in record.get("errors", []) for marker in TRANSIENT_ERRORS)
+
+
 def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
