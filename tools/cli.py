@@ -421,14 +421,10 @@ def cmd_smoke(args) -> int:
         if args.dry_run:
             continue
         password = secrets.token_hex(12)
-        container = smoke.start(ref, oci, {"ORTHANC__REGISTERED_USERS": json.dumps({"smoke": password})})
-        try:
-            client = smoke.Client(f"http://127.0.0.1:{container.port}", "smoke", password)
-            smoke.wait_ready(client, container, timeout)
+        users = {"ORTHANC__REGISTERED_USERS": json.dumps({"smoke": password})}
+        with smoke.running(ref, oci, users, "smoke", password, timeout) as (client, _, _):
             found = smoke.check_core(client, version, smoke.CORE_PLUGINS)
-            print(f"    Orthanc {found['system']['Version']}, plugins {', '.join(found['plugins'])}, "
-                  f"instance {found['instance']['ID']} stored and read back")
-        finally:
-            container.stop()
+        print(f"    Orthanc {found['system']['Version']}, plugins {', '.join(found['plugins'])}, "
+              f"instance {found['instance']['ID']} stored and read back")
     print("smoke: ok")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import secrets
@@ -134,6 +135,18 @@ def wait_ready(client: Client, container: Container, seconds: float) -> dict:
             last = str(exc)
         time.sleep(1)
     raise SmokeError(f"no answer from Orthanc within {seconds:.0f}s ({last}):\n{container.logs()}")
+
+
+@contextlib.contextmanager
+def running(image: str, platform: str, env: dict[str, str], user: str, password: str, seconds: float):
+    """A started container, once Orthanc answers: yields (client, container, /system); removed after."""
+    container = start(image, platform, env)
+    try:
+        client = Client(f"http://127.0.0.1:{container.port}", user, password)
+        system = wait_ready(client, container, seconds)
+        yield client, container, system
+    finally:
+        container.stop()
 
 
 def check_core(client: Client, version: str, plugins: set[str]) -> dict:
