@@ -38,6 +38,7 @@ def test_per_platform_command():
     args = dict(a.split("=", 1) for a in pairs(cmd, "--build-arg"))
     assert args == {
         "BASE_IMAGE": "127.0.0.1:5000/library/debian:bullseye-slim",
+        "BUILDER": "cross",
         "ORTHANC_BRANCH": "Orthanc-1.9.0",
         "POSTGRESQL_BRANCH": "OrthancPostgreSQL-3.3",
         "MYSQL_BRANCH": "OrthancMySQL-3.0",
@@ -72,3 +73,8 @@ def test_together_push_builder_nocache_sequential():
 def test_base_registry_override_for_docker_hub():
     cmd = command(matrix.Build("1.10.1", "orthanc", ("amd64",)), base_registry="")
     assert "BASE_IMAGE=debian:bookworm-slim" in pairs(cmd, "--build-arg")
+
+
+def test_emulate_runs_builders_on_the_target():
+    cmd = command(matrix.Build("1.10.1", "orthanc", ("armv7",)), emulate=True)
+    assert "BUILDER=emulated" in pairs(cmd, "--build-arg")

@@ -21,7 +21,7 @@ def test_committed_sequential_file_is_current(path):
 def test_branch_args_are_declared_late(path):
     """Each <COMPONENT>_BRANCH is declared in its own builder stage only, never globally."""
     global_args, stages = dockerfile.stages(path.read_text())
-    assert global_args == ["BASE_IMAGE"]
+    assert global_args == ["BASE_IMAGE", "BUILDER"]
     for component in config.COMPONENTS:
         arg = f"{component.upper()}_BRANCH"
         where = [stage.name for stage in stages if arg in stage.args]

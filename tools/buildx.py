@@ -25,6 +25,7 @@ class Options:
     push: bool = False
     no_cache: bool = False
     builder: str | None = None
+    emulate: bool = False
     revision: str = "unknown"
     source_url: str = ""
     build_contexts: dict[str, str] = field(default_factory=dict)
@@ -35,7 +36,10 @@ class Options:
 
 def build_args(config: Config, build: Build, options: Options) -> dict[str, str]:
     release = config.release_set(build.set_name)
-    args = {"BASE_IMAGE": config.base_image(release, options.base_registry)}
+    args = {
+        "BASE_IMAGE": config.base_image(release, options.base_registry),
+        "BUILDER": "emulated" if options.emulate else "cross",
+    }
     for name in COMPONENTS:
         args[config.components[name].build_arg] = release.pins[name].branch
     return args

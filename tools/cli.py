@@ -60,6 +60,8 @@ def _build_parser(sub) -> None:
     p.add_argument("--together", action="store_true",
                    help="all platforms in one (emulated) buildx call, tagged <set>")
     p.add_argument("--sequential", action="store_true", help="use Dockerfile.sequential (one builder at a time)")
+    p.add_argument("--emulate", action="store_true",
+                   help="compile on the target platform (under qemu when foreign) instead of cross-compiling")
     p.add_argument("--push", action="store_true", help="push to the registry instead of loading into docker")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument("--builder", metavar="NAME", help="buildx builder to use (default: the current one)")
@@ -175,6 +177,7 @@ def _options(cfg, args, build_contexts=None) -> buildx.Options:
         push=getattr(args, "push", False),
         no_cache=getattr(args, "no_cache", False),
         builder=getattr(args, "builder", None),
+        emulate=getattr(args, "emulate", False),
         revision=git("rev-parse", "HEAD") or "unknown",
         source_url=source_url(),
         build_contexts=build_contexts or {},
@@ -224,6 +227,8 @@ def cmd_build(args) -> int:
             "pushed": options.push,
             "host": host_info,
             "emulated": any(p != host_info["platform"] for p in build.platforms),
+            "compiler": ("native" if all(p == host_info["platform"] for p in build.platforms)
+                         else "emulated" if options.emulate else "cross"),
         }
         result = runner.run(cmd, record=record, results_file=results_file,
                             metadata_file=metadata, raw_log=logs / f"{base}.rawjson")

@@ -4,8 +4,9 @@
 # liborthancframework-dev and orthanc-dev do, for the plugin stages.
 set -eu
 src=$1
-cmake -S "$src/OrthancFramework/SharedLibrary" -B /build-framework $CMAKE_COMMON \
-  -DCMAKE_INSTALL_PREFIX=/usr -DSTANDALONE_BUILD=ON -DDCMTK_LIBRARIES=dcmjpls \
+. /opt/orthanc-build/env
+cmake -S "$src/OrthancFramework/SharedLibrary" -B /build-framework $CMAKE_COMMON $CMAKE_CROSS \
+  -DCMAKE_INSTALL_PREFIX=/usr -DSTANDALONE_BUILD=ON "-DDCMTK_LIBRARIES=$DCMTK_LIBS" \
   -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_SHARED_LIBRARY=OFF -DORTHANC_INSTALL_PREFIX=. \
   -DBUILD_UNIT_TESTS=OFF \
   "-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=uuid curl civetweb lua5.3 boost_iostreams boost_locale ofstd png jpeg z crypto"

@@ -2,6 +2,7 @@
 # Build one plugin against the system libraries and the static framework,
 # with the flags of the plugin's Debian packaging, and stage its files in /out.
 set -eu
+. /opt/orthanc-build/env
 component=$1
 src=$2
 branch=$3
@@ -19,7 +20,7 @@ case $component in
   *) echo "build-plugin: unknown component $component" >&2; exit 2 ;;
 esac
 /opt/orthanc-build/restore-assets.sh "$component" "$src"
-cmake -S "$src" -B /build $CMAKE_COMMON $framework "$extra" -DBUILD_UNIT_TESTS=OFF
+cmake -S "$src" -B /build $CMAKE_COMMON $CMAKE_CROSS $framework "$extra" -DBUILD_UNIT_TESTS=OFF
 cmake --build /build --parallel "$(nproc)"
 mkdir -p /out/usr/share/orthanc/plugins /out/usr/bin
 find /build -maxdepth 1 -name 'lib*.so*' -exec cp -P {} /out/usr/share/orthanc/plugins/ \;

@@ -1,15 +1,18 @@
 #!/bin/sh
-# Print the Debian packages that provide the shared libraries the ELF files
-# under $1 need: the runtime stage installs exactly these, with no -dev package.
+# Print the Debian packages that provide the shared libraries (ELF NEEDED entries)
+# of the files under $1; the runtime stage installs exactly these, and apt brings
+# what they depend on.  readelf reads any architecture, so this works for
+# cross-compiled files too.
 set -eu
 root=$1
-find "$root" -type f \( -perm -u+x -o -name '*.so*' \) | while read -r f; do
+. /opt/orthanc-build/env
+find "$root" -type f | while read -r f; do
   file -L "$f" | grep -q ELF || continue
-  ldd "$f" | awk '/=> \//{print $3}'
-done | sort -u | while read -r lib; do
-  real=$(readlink -f "$lib")
-  for candidate in "$lib" "$real" "${lib#/usr}" "${real#/usr}" "/usr$lib" "/usr$real"; do
-    if pkg=$(dpkg -S "$candidate" 2>/dev/null); then
+  readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
+done | sort -u | while read -r soname; do
+  for dir in "/usr/lib/$TRIPLET" "/lib/$TRIPLET" /usr/lib /lib; do
+    [ -e "$dir/$soname" ] || continue
+    if pkg=$(dpkg -S "$dir/$soname" 2>/dev/null); then
       echo "${pkg%%:*}" | cut -d, -f1
       break
     fi

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Prepare a builder: toolchain and -dev packages, native or cross.
+# Builder stages run on the build machine's platform; when the target platform
+# (TARGETARCH/TARGETVARIANT) differs, Debian's cross toolchain and the target's
+# multiarch -dev packages are installed, and a CMake toolchain file is written.
+# Writes /opt/orthanc-build/env, sourced by the build scripts:
+#   CMAKE_CROSS  flags for cmake (empty when native)
+#   DCMTK_LIBS   DCMTK libraries to link explicitly
+#   TRIPLET      multiarch triplet of the target
+# Usage: setup-builder.sh PACKAGE...   (packages as for the target, without :arch)
+set -eu
+case "${TARGETARCH:-}${TARGETVARIANT:-}" in
+  amd64) target=amd64; triplet=x86_64-linux-gnu; processor=x86_64 ;;
+  arm64) target=arm64; triplet=aarch64-linux-gnu; processor=aarch64 ;;
+  armv7) target=armhf; triplet=arm-linux-gnueabihf; processor=arm ;;
+  "") target=$(dpkg --print-architecture); triplet=$(gcc -dumpmachine 2>/dev/null || echo unknown); processor=$(uname -m) ;;
+  *) echo "setup-builder: unsupported target ${TARGETARCH}${TARGETVARIANT}" >&2; exit 2 ;;
+esac
+build=$(dpkg --print-architecture)
+tools="ca-certificates cmake make file patch unzip python3 pkg-config"
+if [ "$build" = "$target" ]; then
+  echo "setup-builder: native build for $target"
+  apt-get update
+  apt-get install -y --no-install-recommends $tools g++ "$@"
+  cross=""
+  dcmtk="dcmjpls"
+else
+  echo "setup-builder: cross build on $build for $target"
+  dpkg --add-architecture "$target"
+  apt-get update
+  apt-get install -y --no-install-recommends $tools "crossbuild-essential-$target" \
+    $(for p in "$@"; do echo "$p:$target"; done)
+  cat > /opt/orthanc-build/toolchain.cmake <<CMAKE
+set(CMAKE_SYSTEM_NAME Linux)
+# Orthanc forces a static build (with downloads) when cross-compiling, unless the
+# system version is CrossToolNg; the system libraries of the target are used here.
+set(CMAKE_SYSTEM_VERSION CrossToolNg)
+set(CMAKE_SYSTEM_PROCESSOR $processor)
+set(CMAKE_C_COMPILER $triplet-gcc)
+set(CMAKE_CXX_COMPILER $triplet-g++)
+set(CMAKE_FIND_ROOT_PATH /)
+set(CMAKE_LIBRARY_ARCHITECTURE $triplet)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+CMAKE
+  cross="-DCMAKE_TOOLCHAIN_FILE=/opt/orthanc-build/toolchain.cmake"
+  # DCMTK's own link list is not used when cross-compiling: name what Orthanc needs.
+  dcmtk="dcmjpls;dcmtls;dcmimgle;dcmimage"
+  echo "PKG_CONFIG_LIBDIR=/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig; export PKG_CONFIG_LIBDIR" \
+    >> /opt/orthanc-build/env
+fi
+rm -rf /var/lib/apt/lists/*
+{
+  echo "CMAKE_CROSS='$cross'"
+  echo "DCMTK_LIBS='$dcmtk'"
+  echo "TRIPLET='$triplet'"
+  echo "DEB_TARGET='$target'"
+} >> /opt/orthanc-build/env
+cat /opt/orthanc-build/env
