@@ -78,3 +78,11 @@ def test_base_registry_override_for_docker_hub():
 def test_emulate_runs_builders_on_the_target():
     cmd = command(matrix.Build("1.10.1", "orthanc", ("armv7",)), emulate=True)
     assert "BUILDER=emulated" in pairs(cmd, "--build-arg")
+
+
+def test_registry_cache_per_image_and_platform():
+    cmd = command(matrix.Build("1.12.7", "orthanc-plugins", ("arm64",)), cache_registry=True)
+    ref = "127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-arm64"
+    assert pairs(cmd, "--cache-from") == [f"type=registry,ref={ref}"]
+    assert pairs(cmd, "--cache-to") == [f"type=registry,ref={ref},mode=max"]
+    assert "--cache-from" not in command(matrix.Build("1.12.7", "orthanc", ("arm64",)))

@@ -26,6 +26,7 @@ class Options:
     no_cache: bool = False
     builder: str | None = None
     emulate: bool = False
+    cache_registry: bool = False
     revision: str = "unknown"
     source_url: str = ""
     build_contexts: dict[str, str] = field(default_factory=dict)
@@ -61,6 +62,11 @@ def labels(config: Config, build: Build, options: Options, created: str) -> dict
     return result
 
 
+def cache_ref(build: Build, options: Options) -> str:
+    """Registry cache of one image and platform(s): a later build of any set reuses unchanged stages."""
+    return image_ref(options.registry, options.namespace, "build-cache", f"{build.image}-{'-'.join(build.platforms)}")
+
+
 def tags(build: Build, options: Options) -> list[str]:
     return [image_ref(options.registry, options.namespace, build.image, build.tag)]
 
@@ -87,6 +93,9 @@ def command(
         cmd += ["--label", f"{key}={value}"]
     for tag in tags(build, options):
         cmd += ["--tag", tag]
+    if options.cache_registry:
+        ref = cache_ref(build, options)
+        cmd += ["--cache-from", f"type=registry,ref={ref}", "--cache-to", f"type=registry,ref={ref},mode=max"]
     cmd += ["--metadata-file", str(metadata_file)]
     cmd += ["--progress", "rawjson"]
     cmd += ["--push"] if options.push else ["--load"]

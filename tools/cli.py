@@ -58,12 +58,14 @@ def _build_parser(sub) -> None:
     p.add_argument("--default-image", action="store_true",
                    help="build only settings.default_image unless --image is given")
     p.add_argument("--together", action="store_true",
-                   help="all platforms in one (emulated) buildx call, tagged <set>")
+                   help="all platforms in one buildx call, tagged <set>")
     p.add_argument("--sequential", action="store_true", help="use Dockerfile.sequential (one builder at a time)")
     p.add_argument("--emulate", action="store_true",
                    help="compile on the target platform (under qemu when foreign) instead of cross-compiling")
     p.add_argument("--push", action="store_true", help="push to the registry instead of loading into docker")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument("--cache-registry", action="store_true",
+                   help="share the build cache through the registry (<namespace>/build-cache:<image>-<arch>)")
     p.add_argument("--builder", metavar="NAME", help="buildx builder to use (default: the current one)")
     p.add_argument("--base-registry", help="where base images come from (default: versions.toml)")
     p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE, help="(default: %(default)s)")
@@ -178,6 +180,7 @@ def _options(cfg, args, build_contexts=None) -> buildx.Options:
         no_cache=getattr(args, "no_cache", False),
         builder=getattr(args, "builder", None),
         emulate=getattr(args, "emulate", False),
+        cache_registry=getattr(args, "cache_registry", False),
         revision=git("rev-parse", "HEAD") or "unknown",
         source_url=source_url(),
         build_contexts=build_contexts or {},

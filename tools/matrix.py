@@ -74,7 +74,7 @@ def expand(
 ) -> list[Build]:
     """The builds for one set.
 
-    With ``together`` all platforms go into one (emulated) buildx call per image,
+    With ``together`` all platforms go into one buildx call per image,
     tagged ``<set>``; otherwise one call per platform, tagged ``<set>-<arch>``.
     """
     release = config.release_set(set_name)
@@ -132,6 +132,6 @@ def session_specs(config: Config) -> list[SessionSpec]:
             f"build-{name}",
             ("build", "--set", name, "--together"),
             ("together",),
-            f"Build {name} images for {', '.join(release.platforms)} in one emulated buildx call (tag {name}).",
+            f"Build {name} images for {', '.join(release.platforms)} in one buildx call (tag {name}).",
         ))
     return specs

@@ -129,3 +129,15 @@ def test_emulate_runs_the_builders_on_the_target_platform(fixture_builds, namesp
     out = docker("run", "--rm", "--platform", "linux/arm/v7", ref, "cat", "/usr/share/orthanc/core/arch")
     assert out.strip() == "armv7l"
     assert fixture_builds.records()[-1]["compiler"] == "emulated"
+
+
+def test_build_cache_is_shared_through_the_registry(fixture_builds, namespace):
+    ns = namespace + "-cache"
+    fixture_builds.build("--set", "2.0.0", "--platform", "armv7", "--image", "orthanc-plugins",
+                         "--cache-registry", "--push", "--namespace", ns)
+    assert tags(f"{ns}/build-cache") == {"orthanc-plugins-armv7"}
+    # A second host (here: a second call) imports it; every builder stage is then cached.
+    fixture_builds.build("--set", "2.0.0", "--platform", "armv7", "--image", "orthanc-plugins",
+                         "--cache-registry", "--push", "--namespace", ns)
+    stages = {s["stage"]: s for s in fixture_builds.records()[-1]["stages"]}
+    assert all(stages[b]["cached"] for b in BUILDERS)
