@@ -86,3 +86,9 @@ def test_registry_cache_per_image_and_platform():
     assert pairs(cmd, "--cache-from") == [f"type=registry,ref={ref}"]
     assert pairs(cmd, "--cache-to") == [f"type=registry,ref={ref},mode=max"]
     assert "--cache-from" not in command(matrix.Build("1.12.7", "orthanc", ("arm64",)))
+
+
+def test_builder_that_is_a_docker_context():
+    cmd = command(matrix.Build("1.10.1", "orthanc", ("amd64",)), docker_context="pi4")
+    assert cmd[:5] == ["docker", "--context", "pi4", "buildx", "build"]
+    assert "--builder" not in cmd

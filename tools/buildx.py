@@ -25,6 +25,7 @@ class Options:
     push: bool = False
     no_cache: bool = False
     builder: str | None = None
+    docker_context: str | None = None  # a builder that is a docker context (docker driver)
     emulate: bool = False
     cache_registry: bool = False
     revision: str = "unknown"
@@ -80,7 +81,10 @@ def command(
     created: str,
 ) -> list[str]:
     cmd = ["docker", "buildx", "build"]
-    if options.builder:
+    if options.docker_context:
+        # buildx uses a docker-driver builder of another context only through --context.
+        cmd = ["docker", "--context", options.docker_context, "buildx", "build"]
+    elif options.builder:
         cmd += ["--builder", options.builder]
     cmd += ["--file", str(options.dockerfile_for(build))]
     cmd += ["--target", build.image]

@@ -156,6 +156,13 @@ def git(*args: str) -> str:
         return ""
 
 
+def is_docker_context(name: str) -> bool:
+    try:
+        return subprocess.run(["docker", "context", "inspect", name], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
 def source_url() -> str:
     url = git("config", "--get", "remote.origin.url")
     return re.sub(r"//[^/@]*@", "//", url)  # never record credentials
@@ -170,6 +177,8 @@ def _options(cfg, args, build_contexts=None) -> buildx.Options:
     if not dockerfile_path.is_file():
         raise UsageError(f"{args.dockerfile}: no such Dockerfile")
     context = getattr(args, "context", None) or dockerfile_path.parent
+    builder = getattr(args, "builder", None)
+    docker_context = builder if builder and is_docker_context(builder) else None
     return buildx.Options(
         registry=cfg.settings.registry if args.registry is None else args.registry,
         namespace=cfg.settings.namespace if args.namespace is None else args.namespace,
@@ -178,7 +187,8 @@ def _options(cfg, args, build_contexts=None) -> buildx.Options:
         context=Path(context).resolve(),
         push=getattr(args, "push", False),
         no_cache=getattr(args, "no_cache", False),
-        builder=getattr(args, "builder", None),
+        builder=None if docker_context else builder,
+        docker_context=docker_context,
         emulate=getattr(args, "emulate", False),
         cache_registry=getattr(args, "cache_registry", False),
         revision=git("rev-parse", "HEAD") or "unknown",

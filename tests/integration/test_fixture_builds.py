@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tools import config
@@ -141,3 +143,22 @@ def test_build_cache_is_shared_through_the_registry(fixture_builds, namespace):
                          "--cache-registry", "--push", "--namespace", ns)
     stages = {s["stage"]: s for s in fixture_builds.records()[-1]["stages"]}
     assert all(stages[b]["cached"] for b in BUILDERS)
+
+
+def test_named_builder_with_the_docker_driver(fixture_builds, namespace):
+    """--builder NAME where NAME is a docker context: how a second engine (a Pi) is named here.
+
+    buildx creates no second docker-driver builder ("additional instances of driver docker cannot be
+    created"), and a docker-container builder needs the buildkit image from Docker Hub.
+    """
+    name = "orthanc-test-context"
+    subprocess.run(["docker", "context", "rm", "-f", name], capture_output=True)
+    docker("context", "create", name, "--docker", "host=unix:///var/run/docker.sock")
+    try:
+        ns = f"{namespace}-context"
+        proc = fixture_builds.build("--set", "2.0.0", "--platform", "amd64", "--image", "orthanc", "--push",
+                                    "--builder", name, "--namespace", ns)
+        assert f"docker --context {name} buildx build" in proc.stdout
+        assert tags(f"{ns}/orthanc") == {"2.0.0-amd64"}
+    finally:
+        subprocess.run(["docker", "context", "rm", "-f", name], capture_output=True)

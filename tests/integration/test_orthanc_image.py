@@ -103,3 +103,37 @@ def test_unauthenticated_only_when_asked(built):
             as (_, container, system):
         assert system["Version"] == "1.10.1"
         assert "WARNING: remote access without authentication" in container.logs()
+
+
+def test_real_image_native_per_platform_then_manifest(tmp_path, namespace):
+    """The seed's native workflow with the real image: push each platform, then `manifest`."""
+    from tools.cli import DEFAULT_CONFIG
+    from .conftest import platforms, tags
+
+    # This release engineer builds 1.10.1 for amd64 and armv7 only.
+    text = DEFAULT_CONFIG.read_text()
+    marker = '[sets."1.10.1"]\nbase = "bookworm"\n'
+    assert marker in text
+    config = tmp_path / "versions.toml"
+    config.write_text(text.replace(marker, marker + 'platforms = ["amd64", "armv7"]\n'))
+    ns = f"{namespace}-real"
+    common = ["--config", str(config), "--namespace", ns]
+
+    def push(arch):
+        tools_cli("build", *common, "--set", SET, "--platform", arch, "--image", "orthanc", "--push",
+                  "--results", str(tmp_path / "builds.jsonl"), check=True)
+
+    push("amd64")
+    refused = tools_cli("manifest", *common, SET, "--image", "orthanc")
+    assert refused.returncode == 1 and f"{ns}/orthanc:{SET}-armv7" in refused.stderr
+    assert tags(f"{ns}/orthanc") == {f"{SET}-amd64"}  # nothing pushed
+    push("armv7")
+    published = tools_cli("manifest", *common, SET, "--image", "orthanc")
+    assert published.returncode == 0, published.stderr
+    assert platforms(f"{ns}/orthanc", SET) == {"linux/amd64", "linux/arm/v7"}
+    ref = f"127.0.0.1:5000/{ns}/orthanc:{SET}"
+    for platform, machine in (("linux/arm/v7", "armv7l"), ("linux/amd64", "x86_64")):
+        subprocess.run(["docker", "pull", "--quiet", "--platform", platform, ref], check=True, capture_output=True)
+        out = subprocess.run(["docker", "run", "--rm", "--platform", platform, "--entrypoint", "uname", ref, "-m"],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == machine
