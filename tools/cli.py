@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import buildx, config as config_mod, dockerfile, host, manifest, matrix, report, results, runner, smoke, sources
+from .credentials import CredentialError, login_from_environment
 from .config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             "sequential": cmd_sequential,
         }[args.command]
         return handler(args)
-    except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError) as exc:
+    except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError, CredentialError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -219,6 +220,8 @@ def cmd_build(args) -> int:
         path = options.dockerfile_for(build)
         if build.sequential and dockerfile.is_stale(options.dockerfile):
             raise UsageError(f"{path}: stale or missing; run `nox -s sequential` to regenerate it")
+    if options.push and not args.dry_run and options.registry:
+        login_from_environment(options.registry)
     results_file = args.results or cfg.root / cfg.settings.results
     logs = results_file.parent / "logs"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -350,6 +353,8 @@ def cmd_manifest(args) -> int:
         cfg.release_set(name)
     images = args.images or list(config_mod.IMAGES)
     named = bool(args.sets)
+    if registry:
+        login_from_environment(registry)  # the checks below read the registry too
     candidates = manifest.plan(cfg, args.sets or [s.name for s in cfg.sorted_sets()], images, registry, namespace)
     # Check every source before pushing anything.
     publications, missing = [], []

@@ -8,7 +8,7 @@ import pytest
 
 from tools import config
 
-from .conftest import REGISTRY, docker, platforms, tags
+from .conftest import INDEX_TYPES, REGISTRY, docker, platforms, registry_get, tags
 
 BUILDERS = [f"build-{c}" for c in config.COMPONENTS]
 
@@ -25,6 +25,10 @@ def test_per_platform_tags_are_in_the_registry(pushed):
         assert {"2.0.0-amd64", "2.0.0-armv7"} <= tags(pushed.repo(image))
         assert platforms(pushed.repo(image), "2.0.0-amd64") == {"linux/amd64"}
         assert platforms(pushed.repo(image), "2.0.0-armv7") == {"linux/arm/v7"}
+        # Provenance attestation is kept on: an attestation manifest beside the image.
+        index = registry_get(f"{pushed.repo(image)}/manifests/2.0.0-armv7", INDEX_TYPES)
+        kinds = [m.get("annotations", {}).get("vnd.docker.reference.type") for m in index["manifests"]]
+        assert "attestation-manifest" in kinds
 
 
 def test_results_record_every_build(pushed):
@@ -64,7 +68,7 @@ def test_manifest_publishes_every_platform_and_aliases(pushed):
         # 2.1.0 is the highest set, so 2.0.0 carries the minor alias only.
         assert platforms(pushed.repo(image), "2.0") == {"linux/amd64", "linux/arm/v7"}
         assert "latest" not in tags(pushed.repo(image))
-    ref = f"{REGISTRY}/{pushed.repo('orthanc')}:2.0.0"
+    ref = f"{REGISTRY}/{pushed.repo('orthanc-plugins')}:2.0.0"
     for platform, machine in (("linux/arm/v7", "armv7l"), ("linux/amd64", "x86_64")):
         docker("pull", "--quiet", "--platform", platform, ref)
         assert docker("run", "--rm", "--platform", platform, ref, "uname", "-m").strip() == machine
@@ -81,11 +85,18 @@ def test_manifest_refuses_and_pushes_nothing_when_a_platform_is_missing(fixture_
 
 
 def test_together_builds_one_multi_platform_tag(fixture_builds, namespace):
-    fixture_builds.build("--set", "2.0.0", "--together", "--image", "orthanc", "--push",
-                         "--namespace", namespace + "-together")
-    repo = f"{namespace}-together/orthanc"
-    assert tags(repo) == {"2.0.0"}
-    assert platforms(repo, "2.0.0") == {"linux/amd64", "linux/arm/v7"}
+    """The seed's emulated workflow: every platform in one emulated buildx call, pushed."""
+    fixture_builds.build("--set", "2.0.0", "--together", "--emulate", "--push", "--namespace", namespace + "-together")
+    for image in config.IMAGES:
+        repo = f"{namespace}-together/{image}"
+        assert tags(repo) == {"2.0.0"}
+        assert platforms(repo, "2.0.0") == {"linux/amd64", "linux/arm/v7"}
+    ref = f"{REGISTRY}/{namespace}-together/orthanc-plugins:2.0.0"
+    for platform, machine in (("linux/arm/v7", "armv7l"), ("linux/amd64", "x86_64")):
+        docker("pull", "--quiet", "--platform", platform, ref)
+        out = docker("run", "--rm", "--platform", platform, ref, "sh", "-c",
+                     "uname -m; cat /usr/share/orthanc/plugins/wsi/arch")
+        assert out.split() == [machine, machine]  # emulated: the builders ran on the target too
 
 
 def test_failed_build_is_recorded_and_exits_non_zero(fixture_builds):
