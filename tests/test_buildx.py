@@ -92,3 +92,11 @@ def test_builder_that_is_a_docker_context():
     cmd = command(matrix.Build("1.10.1", "orthanc", ("amd64",)), docker_context="pi4")
     assert cmd[:5] == ["docker", "--context", "pi4", "buildx", "build"]
     assert "--builder" not in cmd
+
+
+def test_source_label_is_a_public_url_without_credentials():
+    from tools.cli import public_url
+    assert public_url("https://user:token@git.example.org/orthanc-images.git") == \
+        "https://git.example.org/orthanc-images.git"
+    assert public_url("/srv/git/orthanc-images") == ""
+    assert public_url("") == ""

@@ -164,9 +164,14 @@ def is_docker_context(name: str) -> bool:
         return False
 
 
+def public_url(url: str) -> str:
+    """The repository URL fit for an image label: a network URL without credentials, else ''."""
+    url = re.sub(r"//[^/@]*@", "//", url)  # never record credentials
+    return url if re.match(r"^(https?|ssh|git)://", url) else ""
+
+
 def source_url() -> str:
-    url = git("config", "--get", "remote.origin.url")
-    return re.sub(r"//[^/@]*@", "//", url)  # never record credentials
+    return public_url(git("config", "--get", "remote.origin.url"))
 
 
 def now() -> str:

@@ -295,6 +295,11 @@ def debootstrap_image(suite: str, arch: str, oci: str, ref: str, mirror: str) ->
                         child.unlink()
         (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
         (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+        for cache in (root / "var/cache/apt").glob("*.bin"):
+            cache.unlink()
+        # Keep later image layers small: no package caches, no downloaded .deb files kept.
+        (root / "etc/apt/apt.conf.d/90-container-slim").write_text(
+            'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\nAPT::Keep-Downloaded-Packages "false";\n')
         tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
         sh(["docker", "import", "--platform", oci, "-", arch_ref], stdin=tar.stdout, stdout=subprocess.DEVNULL)
         if tar.wait() != 0:
