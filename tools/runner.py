@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from . import results
+from .sampling import Sampler, is_oom
 from .progress import JsonStream, Tracker, describe
 
 
@@ -89,12 +90,17 @@ def run(
         print(line, file=out, flush=True)
 
     metadata_file.unlink(missing_ok=True)
+    sampler = Sampler().start()
     start = time.time()
     code, tracker, interrupted = stream_build(cmd, raw_log, emit)
     end = time.time()
+    usage = sampler.stop()
     status = "interrupted" if interrupted else ("ok" if code == 0 else "failed")
+    if status == "failed" and is_oom(tracker.errors()):
+        status = "OOM"
     record = {
         **record,
+        **usage,
         "start": iso(start),
         "end": iso(end),
         "wall_seconds": round(end - start, 3),
