@@ -31,3 +31,26 @@ def test_formats_and_filters():
     assert report.render(headers, rows, "csv").splitlines()[0].startswith("set,image,")
     assert '"image": "orthanc"' in report.render(headers, rows, "json")
     assert report.render(headers, rows, "github").startswith("| set")
+
+
+def st(name, start, end, cached=False):
+    return {"stage": name, "started": start, "completed": end, "seconds": end - start, "cached": cached, "steps": 1}
+
+
+def test_critical_path_follows_what_each_stage_waited_for():
+    stages = [st("builder-base", 0, 10), st("framework", 10, 40), st("build-orthanc", 10, 60),
+              st("build-mysql", 40, 50), st("build-gdcm", 40, 70), st("runtime-base", 0, 5),
+              st("orthanc", 60, 62), st("orthanc-plugins", 70, 75)]
+    assert report.critical_path(stages) == ["builder-base", "framework", "build-gdcm", "orthanc-plugins"]
+    headers, rows = report.stage_table({"stages": stages})
+    marked = [row[0] for row in rows if row[-1] == "*"]
+    assert marked == ["builder-base", "framework", "build-gdcm", "orthanc-plugins"]
+
+
+def test_sequential_against_parallel():
+    par = rec("orthanc-plugins", "armv7", 100.0, memory_build_peak_bytes=2 * 2**30)
+    seq = rec("orthanc-plugins", "armv7", 250.0, memory_build_peak_bytes=2**30, sequential=True)
+    seq["sequential"] = True
+    headers, rows = report.sequential_table([par, seq])
+    assert rows == [["1.10.1", "orthanc-plugins", "armv7", "x86-64, 2 cores, 24 GiB", "100", "250", "2.50",
+                     "2048", "1024", "0.50"]]

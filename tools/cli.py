@@ -113,6 +113,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", dest="images")
     p.add_argument("--platform", action="append", dest="platforms")
     p.add_argument("--host", action="append", dest="hosts")
+    p.add_argument("--view", choices=("times", "stages", "sequential"), default="times",
+                   help="times: the build-time table; stages: the latest build's stages and critical path; "
+                        "sequential: sequential against parallel")
 
     p = sub.add_parser("validate", help="check versions.toml and print the matrix")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -413,7 +416,15 @@ def cmd_report(args) -> int:
     if not chosen:
         print("no recorded builds" + (" match" if records else f" in {', '.join(map(str, files))}"))
         return 0
-    headers, rows = report.build_table(chosen)
+    if args.view == "stages":
+        latest = max(chosen, key=lambda r: r["end"])
+        print(f"{latest['image']}:{latest['set']} {','.join(latest['platforms'])} "
+              f"({latest['status']}, {latest['wall_seconds']:.0f} s, {latest['end']})")
+        headers, rows = report.stage_table(latest)
+    elif args.view == "sequential":
+        headers, rows = report.sequential_table(chosen)
+    else:
+        headers, rows = report.build_table(chosen)
     print(report.render(headers, rows, args.format))
     return 0
 
