@@ -56,10 +56,12 @@ def test_cross_compiled_armv7_image_passes_the_smoke_test_under_emulation(tmp_pa
 def test_image_is_lean_and_runs_as_non_root(built):
     out = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sh", IMAGE, "-c",
                           "id -un; command -v gcc cc c++ cmake || true; ls /usr/include | wc -l; "
-                          "ls /usr/share/orthanc/plugins"], capture_output=True, text=True, check=True).stdout
+                          "du -sxm / 2>/dev/null | cut -f1; ls /usr/share/orthanc/plugins"],
+                         capture_output=True, text=True, check=True).stdout
     lines = out.split()
     assert lines[0] == "orthanc"
     assert lines[1] == "0"  # no compiler, no cmake, no headers
+    assert int(lines[2]) <= 200, f"orthanc image is {lines[2]} MB, over 200 MB"
     assert "libServeFolders.so" in out and "libModalityWorklists.so" in out
     config = json.loads(subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, text=True,
                                        check=True).stdout)[0]["Config"]
