@@ -361,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ProvisionError("run as root (it installs packages and starts daemons)")
         ensure_docker()
         ensure_qemu(platforms)
+        apt_install(["dpkg-dev"])  # dpkg-source, for Debian source packages
         registries = {cfg.settings.registry}
         base_registry = cfg.settings.base_registry
         if base_registry and is_local(base_registry):
