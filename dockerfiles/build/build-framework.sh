@@ -7,7 +7,7 @@ src=$1
 . /opt/orthanc-build/env
 cmake -S "$src/OrthancFramework/SharedLibrary" -B /build-framework $CMAKE_COMMON $CMAKE_CROSS \
   -DCMAKE_INSTALL_PREFIX=/usr -DSTANDALONE_BUILD=ON "-DDCMTK_LIBRARIES=$DCMTK_LIBS" \
-  -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_SHARED_LIBRARY=OFF -DORTHANC_INSTALL_PREFIX=. \
+  -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_SHARED_LIBRARY=OFF -DORTHANC_INSTALL_PREFIX=/usr \
   -DBUILD_UNIT_TESTS=OFF \
   "-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=uuid curl civetweb lua5.3 boost_iostreams boost_locale ofstd png jpeg z crypto"
 cmake --build /build-framework --parallel "$(nproc)" --target OrthancFramework

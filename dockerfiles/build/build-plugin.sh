@@ -8,9 +8,14 @@ src=$2
 branch=$3
 framework="-DORTHANC_FRAMEWORK_SOURCE=system -DORTHANC_FRAMEWORK_USE_SHARED=OFF"
 boost="boost_filesystem boost_iostreams boost_locale boost_regex boost_thread"
+targets=""
 case $component in
-  postgresql|mysql)
+  postgresql)
+    targets="OrthancPostgreSQLIndex OrthancPostgreSQLStorage"
     extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=$boost jsoncpp pugixml uuid" ;;
+  mysql)
+    targets="OrthancMySQLIndex OrthancMySQLStorage"
+    extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=$boost jsoncpp pugixml uuid curl dcmdata dcmjpls dcmjpeg dcmimage ofstd" ;;
   gdcm)
     extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=dcmdata dcmjpls dcmimage dcmjpeg ofstd $boost pugixml uuid jsoncpp" ;;
   dicomweb|webviewer)
@@ -21,7 +26,7 @@ case $component in
 esac
 /opt/orthanc-build/restore-assets.sh "$component" "$src"
 cmake -S "$src" -B /build $CMAKE_COMMON $CMAKE_CROSS $framework "$extra" -DBUILD_UNIT_TESTS=OFF
-cmake --build /build --parallel "$(nproc)"
+cmake --build /build --parallel "$(nproc)" ${targets:+--target $targets}
 mkdir -p /out/usr/share/orthanc/plugins /out/usr/bin
 find /build -maxdepth 1 -name 'lib*.so*' -exec cp -P {} /out/usr/share/orthanc/plugins/ \;
 for tool in OrthancWSIDicomizer OrthancWSIDicomToTiff; do
