@@ -181,6 +181,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _target(cfg, args) -> tuple[str, str]:
+    """Registry and namespace: the command line's, else versions.toml's."""
+    registry = cfg.settings.registry if args.registry is None else args.registry
+    namespace = cfg.settings.namespace if args.namespace is None else args.namespace
+    return registry, namespace
+
+
 def _options(cfg, args, build_contexts=None) -> buildx.Options:
     dockerfile_path = args.dockerfile.resolve()
     if not dockerfile_path.is_file():
@@ -188,9 +195,10 @@ def _options(cfg, args, build_contexts=None) -> buildx.Options:
     context = getattr(args, "context", None) or dockerfile_path.parent
     builder = getattr(args, "builder", None)
     docker_context = builder if builder and is_docker_context(builder) else None
+    registry, namespace = _target(cfg, args)
     return buildx.Options(
-        registry=cfg.settings.registry if args.registry is None else args.registry,
-        namespace=cfg.settings.namespace if args.namespace is None else args.namespace,
+        registry=registry,
+        namespace=namespace,
         base_registry=cfg.settings.base_registry if args.base_registry is None else args.base_registry,
         dockerfile=dockerfile_path,
         context=Path(context).resolve(),
@@ -355,8 +363,7 @@ def cmd_sequential(args) -> int:
 def cmd_manifest(args) -> int:
     cfg = config_mod.load(args.config)
     _check_overrides(args)
-    registry = cfg.settings.registry if args.registry is None else args.registry
-    namespace = cfg.settings.namespace if args.namespace is None else args.namespace
+    registry, namespace = _target(cfg, args)
     for name in args.sets:
         cfg.release_set(name)
     images = args.images or list(config_mod.IMAGES)
@@ -444,8 +451,7 @@ def cmd_smoke(args) -> int:
     if arch not in release.platforms:
         raise UsageError(f"set '{release.name}' is not built for platform '{arch}'")
     oci = cfg.platforms[arch]
-    registry = cfg.settings.registry if args.registry is None else args.registry
-    namespace = cfg.settings.namespace if args.namespace is None else args.namespace
+    registry, namespace = _target(cfg, args)
     emulated = arch != matrix.host_platform()
     timeout = args.timeout or (900 if emulated else 120)
     refs = {image: matrix.image_ref(registry, namespace, image, matrix.tag_for(release.name, arch))

@@ -73,19 +73,26 @@ def plan(cfg: Config, release: ReleaseSet, images: list[str]) -> list[Wanted]:
     return [Wanted(cfg.components[n], release.pins[n], release.base) for n in names]
 
 
+def local_tree(root: Path, item: Wanted) -> Path | None:
+    """A tree already under ``root`` for this pin (from an earlier fetch, or copied there)."""
+    for provider in ("debian", "mercurial"):
+        if provider == "debian" and not item.pin.debian:
+            continue
+        path = store_path(root, item, provider)
+        if path.is_dir():
+            return path
+    return None
+
+
 def expected_paths(root: Path, wanted: list[Wanted], order: tuple[str, ...]) -> dict[str, Path]:
     """Where each source would be, without fetching (for dry runs)."""
     result = {}
     for item in wanted:
-        provider = next((p for p in order if p != "debian" or item.pin.debian), order[-1])
-        if "local" in order:
-            for candidate in order:
-                if candidate == "debian" and not item.pin.debian:
-                    continue
-                if store_path(root, item, candidate).is_dir():
-                    provider = candidate
-                    break
-        result[context_name(item.component.name)] = store_path(root, item, provider)
+        path = local_tree(root, item) if "local" in order else None
+        if path is None:
+            provider = next((p for p in order if p != "local" and (p != "debian" or item.pin.debian)), order[-1])
+            path = store_path(root, item, provider)
+        result[context_name(item.component.name)] = path
     return result
 
 
@@ -101,13 +108,10 @@ def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str) -> Pa
     for provider in order:
         try:
             if provider == "local":
-                for candidate in ("debian", "mercurial"):
-                    if candidate == "debian" and not item.pin.debian:
-                        continue
-                    path = store_path(root, item, candidate)
-                    if path.is_dir():
-                        return path
-                raise SourceError(f"no tree under {root / item.component.name}")
+                path = local_tree(root, item)
+                if path is None:
+                    raise SourceError(f"no tree under {root / item.component.name}")
+                return path
             if provider == "debian":
                 return fetch_debian(root, item)
             if provider == "mercurial":
