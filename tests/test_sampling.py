@@ -1,5 +1,6 @@
 """Memory and CPU sampling, and OOM recognition (pure parts, and one real sampling)."""
 
+import os
 import time
 
 from tools import sampling
@@ -19,14 +20,19 @@ def test_oom_recognised_from_buildkit_errors():
     assert not sampling.is_oom(["[build-orthanc 3/3] RUN make: exit code: 2"])
 
 
-def test_sampler_sees_an_allocation():
-    sampler = sampling.Sampler(interval=0.05).start()
-    block = bytearray(300 * 2**20)  # touched, so it is resident
-    for i in range(0, len(block), 4096):
-        block[i] = 1
-    time.sleep(0.3)
+def test_sampler_sees_an_allocation(tmp_path):
+    """The sampler over a /proc of the test's own, whose numbers the test moves (the machine's own
+    MemAvailable moves with everything else that runs, which makes a real allocation a flaky probe)."""
+    (tmp_path / "stat").write_text(STAT)
+    (tmp_path / "meminfo").write_text(MEMINFO)
+    sampler = sampling.Sampler(interval=0.02, proc=tmp_path).start()
+    (tmp_path / "meminfo").write_text(MEMINFO.replace("20000000", "19600000"))  # 400000 kB more in use
+    time.sleep(0.2)
+    (tmp_path / "meminfo").write_text(MEMINFO)  # back down before stop: only a sample saw the peak
+    (tmp_path / "stat").write_text(STAT.replace("cpu  100", "cpu  300"))
     usage = sampler.stop()
-    del block
     assert usage["memory_peak_bytes"] >= usage["memory_baseline_bytes"]
     assert usage["memory_build_peak_bytes"] >= 200 * 2**20
+    assert usage["memory_build_peak_bytes"] == 400000 * 1024
     assert usage["cpu_seconds"] >= 0
+    assert usage["cpu_seconds"] == round(200 / os.sysconf("SC_CLK_TCK"), 1)
