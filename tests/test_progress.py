@@ -87,3 +87,10 @@ def test_errors_collected():
         {"digest": "x", "name": "[build-a 1/1] RUN false", "started": "2026-01-01T00:00:00Z",
          "completed": "2026-01-01T00:00:01Z", "error": "process did not complete successfully: exit code: 1"}]}))
     assert tracker.errors() == ["[build-a 1/1] RUN false: process did not complete successfully: exit code: 1"]
+
+
+def test_compiler_cache_hits_per_stage():
+    summary = b"ccache: Cacheable calls:    207 /  207 (100.0%)\nccache:   Hits:             205 /  207 (99.03%)\n"
+    tracker = progress.parse_stream(STREAM + pretty(
+        {"logs": [{"vertex": "d2", "stream": 1, "data": base64.b64encode(summary).decode()}]}))
+    assert tracker.ccache == {"build-a": {"hits": 205, "calls": 207}}

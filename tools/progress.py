@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+CCACHE_HITS_RE = re.compile(r"^ccache:\s+Hits:\s+(\d+)\s*/\s*(\d+)")
 STAGE_RE = re.compile(r"^\[(?P<stage>[^\]\s]+)(?: (?P<step>\d+)/(?P<steps>\d+))?\] (?P<what>.*)$", re.S)
 
 
@@ -110,6 +111,8 @@ class Tracker:
     """Accumulates vertex states from the stream."""
 
     vertices: dict[str, Vertex] = field(default_factory=dict)
+    #: Compiler-cache hits per stage, from the summary line each build script prints.
+    ccache: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def update(self, obj: dict) -> list[tuple[str, Vertex | str]]:
         """Apply one status object; return events worth printing."""
@@ -139,6 +142,9 @@ class Tracker:
             prefix = (vertex.stage if vertex and vertex.stage else "build")
             for line in data.splitlines():
                 events.append(("log", f"{prefix}| {line}"))
+                hits = CCACHE_HITS_RE.match(line)
+                if hits:
+                    self.ccache[prefix] = {"hits": int(hits.group(1)), "calls": int(hits.group(2))}
         if "text" in obj:
             events.append(("log", obj["text"]))
         return events

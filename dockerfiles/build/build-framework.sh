@@ -5,6 +5,7 @@
 set -eu
 src=$1
 . /opt/orthanc-build/env
+ccache --zero-stats >/dev/null
 cmake -S "$src/OrthancFramework/SharedLibrary" -B /build-framework $CMAKE_COMMON $CMAKE_CROSS \
   -DCMAKE_INSTALL_PREFIX=/usr -DSTANDALONE_BUILD=ON "-DDCMTK_LIBRARIES=$DCMTK_LIBS" \
   -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_SHARED_LIBRARY=OFF -DORTHANC_INSTALL_PREFIX=/usr \
@@ -15,3 +16,4 @@ cmake --install /build-framework
 mkdir -p /usr/include/orthanc
 cp "$src"/OrthancServer/Plugins/Include/orthanc/*.h /usr/include/orthanc/
 rm -rf /build-framework
+ccache --show-stats | sed 's/^/ccache: /'

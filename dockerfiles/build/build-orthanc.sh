@@ -5,6 +5,7 @@ set -eu
 src=$1
 branch=$2
 . /opt/orthanc-build/env
+ccache --zero-stats >/dev/null
 /opt/orthanc-build/restore-assets.sh orthanc "$src"
 samples="ServeFolders ModalityWorklists"
 for extra in DelayedDeletion Housekeeper MultitenantDicom; do
@@ -22,3 +23,4 @@ done
 echo "$branch" > /out/usr/share/orthanc/orthanc.branch
 /opt/orthanc-build/runtime-packages.sh /out > /out/runtime-packages.orthanc
 echo "build-orthanc: $(file -b /out/usr/sbin/Orthanc)"
+ccache --show-stats | sed 's/^/ccache: /'

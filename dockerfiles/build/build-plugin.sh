@@ -3,6 +3,7 @@
 # with the flags of the plugin's Debian packaging, and stage its files in /out.
 set -eu
 . /opt/orthanc-build/env
+ccache --zero-stats >/dev/null
 component=$1
 src=$2
 branch=$3
@@ -34,3 +35,4 @@ for tool in OrthancWSIDicomizer OrthancWSIDicomToTiff; do
 done
 echo "$branch" > "/out/usr/share/orthanc/$component.branch"
 /opt/orthanc-build/runtime-packages.sh /out > "/out/runtime-packages.$component"
+ccache --show-stats | sed 's/^/ccache: /'

@@ -17,7 +17,7 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
   *) echo "setup-builder: unsupported target ${TARGETARCH}${TARGETVARIANT}" >&2; exit 2 ;;
 esac
 build=$(dpkg --print-architecture)
-tools="ca-certificates cmake make file patch unzip python3 pkg-config"
+tools="ca-certificates ccache cmake make file patch unzip python3 pkg-config"
 if [ "$build" = "$target" ]; then
   echo "setup-builder: native build for $target"
   apt-get update
