@@ -70,12 +70,6 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
-def sequential(session: nox.Session) -> None:
-    """Regenerate dockerfiles/Dockerfile.sequential from dockerfiles/Dockerfile."""
-    _call(session, cli.main, ["sequential", *session.posargs])
-
-
-@nox.session(python=False)
 def manifest(session: nox.Session) -> None:
     """Publish multi-arch tags <set> from the pushed <set>-<arch> tags (sets after --)."""
     _call(session, cli.main, ["manifest", *session.posargs])
@@ -97,3 +91,9 @@ def provision(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit and real-Docker integration tests)."""
     session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-ra", "tests"]))
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Measure cold, cross, emulated and rebuild times, memory and sizes in one run (options after --)."""
+    _call(session, cli.main, ["bench", *session.posargs])

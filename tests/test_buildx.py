@@ -60,14 +60,25 @@ def test_labels_name_the_set_and_every_component():
     assert labels["org.orthanc-images.base"] == "trixie"
 
 
-def test_together_push_builder_nocache_sequential():
+def test_together_push_builder_nocache():
     build = matrix.Build("1.10.1", "orthanc", ("amd64", "arm64", "armv7"), sequential=True)
     cmd = command(build, push=True, no_cache=True, builder="pis", registry="registry.example.org", namespace="")
     assert pairs(cmd, "--platform") == ["linux/amd64,linux/arm64,linux/arm/v7"]
     assert pairs(cmd, "--tag") == ["registry.example.org/orthanc:1.10.1"]
     assert pairs(cmd, "--builder") == ["pis"]
     assert "--push" in cmd and "--load" not in cmd and "--no-cache" in cmd
-    assert pairs(cmd, "--file") == [str(ROOT / "dockerfiles" / "Dockerfile.sequential")]
+    assert pairs(cmd, "--file") == [str(ROOT / "dockerfiles" / "Dockerfile")]
+
+
+def test_a_stage_job_fills_the_cache_only():
+    build = matrix.Build("1.10.1", "orthanc-plugins", ("amd64",))
+    opts = options(cache_registry=True, no_cache_filter=("build-gdcm",))
+    cmd = buildx.command(CFG, build, opts, metadata_file=Path("m.json"), created="now", stage="build-gdcm")
+    assert pairs(cmd, "--target") == ["build-gdcm"]
+    assert pairs(cmd, "--output") == ["type=cacheonly"]
+    assert pairs(cmd, "--no-cache-filter") == ["build-gdcm"]
+    assert "--tag" not in cmd and "--label" not in cmd and "--load" not in cmd and "--push" not in cmd
+    assert len(pairs(cmd, "--cache-from")) == 1 and "--cache-to" not in cmd
 
 
 def test_base_registry_override_for_docker_hub():

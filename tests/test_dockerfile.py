@@ -1,4 +1,4 @@
-"""Dockerfile structure, and Dockerfile.sequential kept in step with it."""
+"""Dockerfile structure: stages, arguments, dependencies and named contexts."""
 
 from pathlib import Path
 
@@ -9,12 +9,6 @@ from tools import config, dockerfile
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "dockerfiles" / "Dockerfile"
 FIXTURE = ROOT / "tests" / "fixture" / "Dockerfile"
-
-
-@pytest.mark.parametrize("path", [REAL, FIXTURE], ids=["real", "fixture"])
-def test_committed_sequential_file_is_current(path):
-    """Fails when Dockerfile changed and `nox -s sequential` was not run."""
-    assert not dockerfile.is_stale(path), f"{dockerfile.sequential_path(path)} is stale: run `nox -s sequential`"
 
 
 @pytest.mark.parametrize("path", [REAL, FIXTURE], ids=["real", "fixture"])
@@ -61,32 +55,25 @@ COPY --from=build-a /a /a
 """
 
 
-def test_sequential_chains_builders_in_file_order():
-    out = dockerfile.sequential(TEXT, "Dockerfile")
-    lines = out.splitlines()
-    assert lines[0].startswith("# GENERATED from Dockerfile")
-    b = lines.index("FROM builder-base AS build-b")
-    assert lines[b + 2] == "RUN --mount=type=bind,from=build-a,target=/tmp/.after-build-a true"
-    c = lines.index("FROM --platform=$BUILDPLATFORM builder-base AS build-c")
-    assert lines[c + 2] == "RUN --mount=type=bind,from=build-b,target=/tmp/.after-build-b true"
-    a = lines.index("FROM builder-base AS build-a")
-    assert "mount" not in lines[a + 1]
-    # Nothing else changes: removing the added lines gives the input back.
-    added = {i for i, line in enumerate(lines) if line.startswith(("# sequential", "RUN --mount=type=bind,from=build-"))}
-    kept = [line for i, line in enumerate(lines[2:], start=2) if i not in added]
-    assert "\n".join(kept) + "\n" == TEXT
+def test_dependencies_follow_from_and_copy_from():
+    deps = dockerfile.dependencies(TEXT + "FROM builder-os-${KIND} AS varied\n"
+                                   "FROM x AS builder-os-cross\nFROM x AS builder-os-emulated\n")
+    assert deps["builder-base"] == set()  # a base that is only a variable names an image
+    assert deps["build-a"] == {"builder-base"}
+    assert deps["build-c"] == {"builder-base"}
+    assert deps["final"] == {"build-a"}
+    assert deps["varied"] == {"builder-os-cross", "builder-os-emulated"}
+    assert dockerfile.ancestors(deps, "final") == {"build-a", "builder-base"}
 
 
-def test_sequential_needs_builders():
-    with pytest.raises(ValueError, match="no builder stage"):
-        dockerfile.sequential("FROM x AS final\nRUN true\n")
+def test_contexts_of_stages():
+    text = TEXT.replace("RUN echo base", "COPY --from=src-x / /x").replace("RUN echo b\n", "COPY --from=src-b / /b\n")
+    assert dockerfile.named_contexts(text) == {"src-b", "src-x"}
+    assert dockerfile.contexts_of(text, ["build-a"]) == {"src-x"}
+    assert dockerfile.contexts_of(text, ["build-b"]) == {"src-b", "src-x"}
 
 
-def test_staleness_detected(tmp_path):
-    path = tmp_path / "Dockerfile"
-    path.write_text(TEXT)
-    assert dockerfile.is_stale(path)
-    dockerfile.write_sequential(path)
-    assert not dockerfile.is_stale(path)
-    path.write_text(TEXT.replace("echo b", "echo B"))
-    assert dockerfile.is_stale(path)
+def test_real_plugin_stages_read_their_own_source_and_the_core():
+    text = REAL.read_text()
+    assert dockerfile.contexts_of(text, ["build-gdcm"]) == {"src-gdcm", "src-orthanc"}
+    assert dockerfile.contexts_of(text, ["build-orthanc"]) == {"src-orthanc"}

@@ -15,7 +15,7 @@ def test_list_shows_every_set_platform_and_sequential_session():
     assert proc.returncode == 0, proc.stderr
     for name in ("build-1.9.0-armv7", "build-1.9.0-armv7-sequential", "build-1.12.7-amd64",
                  "build-1.13.0-arm64-sequential", "build-1.10.1", "manifest", "report", "tests", "plan",
-                 "provision", "sequential"):
+                 "provision", "bench"):
         assert f"- {name} " in proc.stdout or f"* {name} " in proc.stdout, name
     # Every session shows a docstring.
     for line in proc.stdout.splitlines():

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import COMPONENTS, Config
-from .dockerfile import sequential_path
 from .matrix import Build, image_ref
 
 LABEL_PREFIX = "org.orthanc-images"
@@ -31,9 +30,7 @@ class Options:
     revision: str = "unknown"
     source_url: str = ""
     build_contexts: dict[str, str] = field(default_factory=dict)
-
-    def dockerfile_for(self, build: Build) -> Path:
-        return sequential_path(self.dockerfile) if build.sequential else self.dockerfile
+    no_cache_filter: tuple[str, ...] = ()  # stages to rebuild even when cached
 
 
 def build_args(config: Config, build: Build, options: Options) -> dict[str, str]:
@@ -79,31 +76,41 @@ def command(
     *,
     metadata_file: Path,
     created: str,
+    stage: str | None = None,
 ) -> list[str]:
+    """The build of ``build``'s image; with ``stage``, of that stage only, into the cache alone."""
     cmd = ["docker", "buildx", "build"]
     if options.docker_context:
         # buildx uses a docker-driver builder of another context only through --context.
         cmd = ["docker", "--context", options.docker_context, "buildx", "build"]
     elif options.builder:
         cmd += ["--builder", options.builder]
-    cmd += ["--file", str(options.dockerfile_for(build))]
-    cmd += ["--target", build.image]
+    cmd += ["--file", str(options.dockerfile)]
+    cmd += ["--target", stage or build.image]
     cmd += ["--platform", ",".join(config.platforms[p] for p in build.platforms)]
     for key, value in build_args(config, build, options).items():
         cmd += ["--build-arg", f"{key}={value}"]
     for name, location in sorted(options.build_contexts.items()):
         cmd += ["--build-context", f"{name}={location}"]
-    for key, value in labels(config, build, options, created).items():
-        cmd += ["--label", f"{key}={value}"]
-    for tag in tags(build, options):
-        cmd += ["--tag", tag]
+    if stage is None:
+        for key, value in labels(config, build, options, created).items():
+            cmd += ["--label", f"{key}={value}"]
+        for tag in tags(build, options):
+            cmd += ["--tag", tag]
     if options.cache_registry:
         ref = cache_ref(build, options)
-        cmd += ["--cache-from", f"type=registry,ref={ref}", "--cache-to", f"type=registry,ref={ref},mode=max"]
+        cmd += ["--cache-from", f"type=registry,ref={ref}"]
+        if stage is None:
+            cmd += ["--cache-to", f"type=registry,ref={ref},mode=max"]
     cmd += ["--metadata-file", str(metadata_file)]
     cmd += ["--progress", "rawjson"]
-    cmd += ["--push"] if options.push else ["--load"]
+    if stage is not None:
+        cmd += ["--output", "type=cacheonly"]
+    else:
+        cmd += ["--push"] if options.push else ["--load"]
     if options.no_cache:
         cmd += ["--no-cache"]
+    if options.no_cache_filter:
+        cmd += ["--no-cache-filter", ",".join(options.no_cache_filter)]
     cmd.append(str(options.context))
     return cmd

@@ -15,10 +15,11 @@ import secrets
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import buildx, config as config_mod, dockerfile, host, manifest, matrix, report, results, runner, smoke, sources
+from . import bench, buildx, config as config_mod, dockerfile, host, images, manifest, matrix, report, results, runner, schedule, smoke, sources
 from .credentials import CredentialError, login_from_environment
 from .config import ConfigError
 
@@ -26,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "versions.toml"
 DEFAULT_DOCKERFILE = ROOT / "dockerfiles" / "Dockerfile"
 DEFAULT_SOURCES = ROOT / "sources"
+#: Build records behind the README's build-time table (committed).
+REFERENCE = ROOT / "docs" / "build-times.jsonl"
+VIEWS = ("times", "stages", "sequential", "sizes", "bench")
 EXIT_USAGE = 2
 
 
@@ -38,6 +42,16 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +74,17 @@ def _build_parser(sub) -> None:
                    help="build only settings.default_image unless --image is given")
     p.add_argument("--together", action="store_true",
                    help="all platforms in one buildx call, tagged <set>")
-    p.add_argument("--sequential", action="store_true", help="use Dockerfile.sequential (one builder at a time)")
+    p.add_argument("--sequential", action="store_true",
+                   help="compile one component stage at a time (the same as --max-parallel 1)")
+    p.add_argument("--max-parallel", type=_positive, metavar="N",
+                   help="compile at most N component stages at once, then assemble the image from the cache")
+    p.add_argument("--memory-budget", metavar="SIZE",
+                   help="start a component stage only while the recorded memory of those running fits, e.g. 3GiB")
+    p.add_argument("--stage", action="append", dest="stages", metavar="STAGE",
+                   help="build only this stage of the image into the cache (repeatable; scheduled like the rest)")
+    p.add_argument("--no-cache-filter", metavar="STAGES",
+                   help="comma-separated stages to build even when cached")
+    p.add_argument("--bench", help=argparse.SUPPRESS)  # id|part|run|label, set by the bench command
     p.add_argument("--emulate", action="store_true",
                    help="compile on the target platform (under qemu when foreign) instead of cross-compiling")
     p.add_argument("--push", action="store_true", help="push to the registry instead of loading into docker")
@@ -113,17 +137,54 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", dest="images")
     p.add_argument("--platform", action="append", dest="platforms")
     p.add_argument("--host", action="append", dest="hosts")
-    p.add_argument("--view", choices=("times", "stages", "sequential"), default="times",
+    p.add_argument("--since", metavar="DATE", help="builds that ended on or after DATE (YYYY-MM-DD[THH:MM])")
+    p.add_argument("--until", metavar="DATE", help="builds that ended on or before DATE (a date: the whole day)")
+    p.add_argument("--view", choices=VIEWS, default="times",
                    help="times: the build-time table; stages: the latest build's stages and critical path; "
-                        "sequential: sequential against parallel")
+                        "sequential: sequential against parallel; sizes: image sizes; bench: the latest bench run")
+    p.add_argument("--chart", type=Path, metavar="PNG", help="also draw the build-time table as a PNG bar chart")
+    p.add_argument("--readme", type=Path, nargs="?", const=ROOT / "README.md", metavar="FILE",
+                   help=f"write the build-time table of {REFERENCE.relative_to(ROOT)} into FILE's generated "
+                        "block (default: README.md)")
+
+    p = sub.add_parser("import", help="add another host's (or run's) build records to a results file")
+    p.add_argument("files", nargs="+", type=Path, help="results files to import from")
+    p.add_argument("--into", type=Path, default=REFERENCE,
+                   help="results file to add to (default: %(default)s, the records behind the README's table)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--set", action="append", dest="sets")
+    p.add_argument("--image", action="append", dest="images")
+    p.add_argument("--platform", action="append", dest="platforms")
+    p.add_argument("--host", action="append", dest="hosts")
+    p.add_argument("--since", metavar="DATE")
+    p.add_argument("--until", metavar="DATE")
+    p.add_argument("--bench", choices=("latest",), help="only the records of the latest bench run")
+
+    p = sub.add_parser("bench", help="measure build times, rebuilds, memory and sizes side by side", description=(
+        "Run the performance figures as ordinary builds, recorded in the results file, and print the "
+        "table (again later: report --view bench)."))
+    p.add_argument("--set", dest="set_name", help="release set (default: settings.default_set)")
+    p.add_argument("--image", choices=config_mod.IMAGES, help="image to measure (default: settings.default_image)")
+    p.add_argument("--platform", action="append", dest="platforms", metavar="ARCH",
+                   help="platforms built natively or cross-compiled (default: the set's)")
+    p.add_argument("--emulate", action="append", metavar="ARCH", default=None,
+                   help="also build this foreign platform cold under emulation (repeatable; "
+                        "default: every foreign platform; 'none' for none)")
+    p.add_argument("--parts", default=",".join(bench.PARTS),
+                   help="comma-separated parts to run, in their fixed order (default: %(default)s)")
+    p.add_argument("--runs", type=_positive, default=3, help="repetitions of the short parts (default: %(default)s)")
+    p.add_argument("--bump", help="component whose source the bump part changes (default: the image's last)")
+    p.add_argument("--memory-stage", action="append", dest="memory_stages", metavar="STAGE",
+                   help="stages the memory part compiles (default: the image's component stages)")
+    p.add_argument("--memory-budget", default="3GiB", help="budget of the memory part (default: %(default)s)")
+    p.add_argument("--results", type=Path, help="results file (default: settings.results)")
+    p.add_argument("--dry-run", action="store_true", help="print the builds, run nothing")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--sources-dir", type=Path, default=DEFAULT_SOURCES)
 
     p = sub.add_parser("validate", help="check versions.toml and print the matrix")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
 
-    p = sub.add_parser("sequential", help="write Dockerfile.sequential from Dockerfile")
-    p.add_argument("--dockerfile", type=Path, action="append", dest="dockerfiles",
-                   help="Dockerfile(s) to derive from (default: dockerfiles/Dockerfile)")
-    p.add_argument("--check", action="store_true", help="fail if the committed file is stale, write nothing")
     return parser
 
 
@@ -138,10 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             "report": cmd_report,
             "smoke": cmd_smoke,
             "validate": cmd_validate,
-            "sequential": cmd_sequential,
+            "bench": cmd_bench,
+            "import": cmd_import,
         }[args.command]
         return handler(args)
-    except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError, CredentialError) as exc:
+    except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError, CredentialError,
+            schedule.ScheduleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -204,6 +267,7 @@ def _options(cfg, args, build_contexts=None) -> buildx.Options:
         context=Path(context).resolve(),
         push=getattr(args, "push", False),
         no_cache=getattr(args, "no_cache", False),
+        no_cache_filter=tuple(x for x in (getattr(args, "no_cache_filter", None) or "").split(",") if x),
         builder=None if docker_context else builder,
         docker_context=docker_context,
         emulate=getattr(args, "emulate", False),
@@ -224,18 +288,52 @@ def _check_overrides(args) -> None:
 # --- commands ---------------------------------------------------------------------
 
 
+def _limits(args) -> schedule.Limits:
+    budget = schedule.parse_size(args.memory_budget) if args.memory_budget else None
+    if args.sequential and args.max_parallel not in (None, 1):
+        raise UsageError(f"--sequential means --max-parallel 1, not {args.max_parallel}")
+    return schedule.Limits(1 if args.sequential else args.max_parallel, budget)
+
+
+def _commands(cfg, build, options, plan, limits, log_base: Path, created: str) -> dict[str, list[str]]:
+    """The buildx command of each job of a build (one job unless scheduled), printed as well."""
+    metadata = log_base.with_name(f"{log_base.name}.metadata.json")
+    if plan is None:
+        final = buildx.command(cfg, build, options, metadata_file=metadata, created=created)
+        print("    " + shlex.join(final), flush=True)
+        return {build.image: final}
+    commands = {}
+    for job in plan.jobs:
+        # --no-cache and --no-cache-filter concern the job that builds a stage first; the
+        # jobs after it must find that stage in the cache, not build it again.
+        wanted = plan.owns[job] if options.no_cache else plan.owns[job] & set(options.no_cache_filter)
+        job_options = replace(options, no_cache=False, no_cache_filter=tuple(sorted(wanted)))
+        if job == build.image:
+            commands[job] = buildx.command(cfg, build, job_options, metadata_file=metadata, created=created)
+        else:
+            commands[job] = buildx.command(cfg, build, job_options, created=created, stage=job,
+                                           metadata_file=log_base.with_name(f"{log_base.name}.{job}.metadata.json"))
+    phases = [", ".join(phase) for phase in (plan.shared, plan.components) if phase]
+    budget = f", memory budget {limits.memory_budget / 2**30:.1f} GiB" if limits.memory_budget else ""
+    print(f"    jobs: {' -> '.join([*phases, *([plan.final] if plan.final else [])])}; "
+          f"at most {limits.max_parallel or 'any number'} at once{budget}", flush=True)
+    for job_cmd in commands.values():
+        print("    " + shlex.join(job_cmd), flush=True)
+    return commands
+
+
 def cmd_build(args) -> int:
     cfg = config_mod.load(args.config)
     _check_overrides(args)
+    limits = _limits(args)
     set_name = args.set_name or cfg.settings.default_set
     platforms = args.platforms or (None if args.together else [matrix.host_platform()])
-    images = args.images or ([cfg.settings.default_image] if args.default_image else None)
-    builds = matrix.expand(cfg, set_name, platforms, images, args.sequential, args.together)
+    wanted_images = args.images or ([cfg.settings.default_image] if args.default_image else None)
+    builds = matrix.expand(cfg, set_name, platforms, wanted_images, args.sequential, args.together)
     options = _options(cfg, args, _sources(cfg, args, builds))
-    for build in builds:
-        path = options.dockerfile_for(build)
-        if build.sequential and dockerfile.is_stale(options.dockerfile):
-            raise UsageError(f"{path}: stale or missing; run `nox -s sequential` to regenerate it")
+    scheduled = limits.bounded or bool(args.stages)
+    plans = {build.image: schedule.plan(options.dockerfile.read_text(), build.image, args.stages)
+             for build in builds} if scheduled else {}
     if options.push and not args.dry_run and options.registry:
         login_from_environment(options.registry)
     results_file = args.results or cfg.root / cfg.settings.results
@@ -245,9 +343,10 @@ def cmd_build(args) -> int:
     for build in builds:
         base = f"{stamp}-{build.image}-{build.tag}{'-sequential' if build.sequential else ''}"
         metadata = logs / f"{base}.metadata.json"
-        cmd = buildx.command(cfg, build, options, metadata_file=metadata, created=now())
         print(f"==> {build.label}", flush=True)
-        print("    " + shlex.join(cmd), flush=True)
+        compiler = ("native" if all(p == host_info["platform"] for p in build.platforms)
+                    else "emulated" if options.emulate else "cross")
+        commands = _commands(cfg, build, options, plans.get(build.image), limits, logs / base, created=now())
         if args.dry_run:
             continue
         record = {
@@ -259,21 +358,40 @@ def cmd_build(args) -> int:
             "pushed": options.push,
             "host": host_info,
             "emulated": any(p != host_info["platform"] for p in build.platforms),
-            "compiler": ("native" if all(p == host_info["platform"] for p in build.platforms)
-                         else "emulated" if options.emulate else "cross"),
+            "compiler": compiler,
         }
-        result = runner.run(cmd, record=record, results_file=results_file,
-                            metadata_file=metadata, raw_log=logs / f"{base}.rawjson")
-        if runner.transient(result):
-            # A known intermittent failure of the containerd image store while unpacking the
-            # exported image; everything is cached by then, so one more try costs seconds.
-            print(f"==> {build.label}: image export hit a transient snapshot error; trying once more",
-                  flush=True)
-            result = runner.run(cmd, record={**record, "retry_of": result["start"]},
-                                results_file=results_file, metadata_file=metadata,
-                                raw_log=logs / f"{base}.retry.rawjson")
+        if args.stages:
+            record["only_stages"] = list(args.stages)
+        if args.bench:
+            bench_id, part, run, label = args.bench.split("|", 3)
+            record["bench"] = {"id": bench_id, "part": part, "run": int(run), "label": label}
+        finish = None
+        if not options.push and not args.stages and len(build.platforms) == 1:
+            ref, oci = buildx.tags(build, options)[0], cfg.platforms[build.platforms[0]]
+            finish = lambda rec, ref=ref, oci=oci: {**rec, "size_bytes": images.size_bytes(ref, oci)}  # noqa: E731
+        if scheduled:
+            known = schedule.estimates_from(results.read(results_file)[0], build.platforms[0], compiler) \
+                if len(build.platforms) == 1 else {}
+            result = runner.run_scheduled(
+                commands, plans[build.image], limits, lambda job: known.get(job, schedule.DEFAULT_JOB_MEMORY),
+                record=record, results_file=results_file, metadata_file=metadata, log_base=logs / base,
+                finish=finish)
+        else:
+            cmd = commands[build.image]
+            result = runner.run(cmd, record=record, results_file=results_file, finish=finish,
+                                metadata_file=metadata, raw_log=logs / f"{base}.rawjson")
+            if runner.transient(result):
+                # A known intermittent failure of the containerd image store while unpacking the
+                # exported image; everything is cached by then, so one more try costs seconds.
+                print(f"==> {build.label}: image export hit a transient snapshot error; trying once more",
+                      flush=True)
+                result = runner.run(cmd, record={**record, "retry_of": result["start"]}, finish=finish,
+                                    results_file=results_file, metadata_file=metadata,
+                                    raw_log=logs / f"{base}.retry.rawjson")
         print(f"==> {build.label}: {result['status']} in {result['wall_seconds']:.1f}s"
               + (f", {result['digest']}" if result["digest"] else ""), flush=True)
+        if result.get("size_bytes"):
+            print(f"==> {build.label}: {result['size_bytes'] / 2**20:.0f} MiB unpacked", flush=True)
         if result["status"] != "ok":
             for line in result["errors"][-3:]:
                 print(f"    {line}", file=sys.stderr)
@@ -287,7 +405,9 @@ def _sources(cfg, args, builds) -> dict[str, str]:
     """Named build contexts with the pinned sources the Dockerfile asks for (fetched unless dry run)."""
     if not args.dockerfile.is_file():
         raise UsageError(f"{args.dockerfile}: no such Dockerfile")
-    used = dockerfile.named_contexts(args.dockerfile.read_text())
+    text = args.dockerfile.read_text()
+    stages_only = getattr(args, "stages", None)
+    used = dockerfile.contexts_of(text, stages_only) if stages_only else dockerfile.named_contexts(text)
     if not used:
         return {}
     order = tuple(p.strip() for p in args.source_order.split(",") if p.strip())
@@ -305,7 +425,7 @@ def _sources(cfg, args, builds) -> dict[str, str]:
         found = sources.fetch_all(root, wanted, order, release.name)
         for name, path in found.items():
             print(f"    source {name}: {path}", flush=True)
-    return {name: str(path) for name, path in found.items()}
+    return {name: str(path.resolve()) for name, path in found.items()}
 
 
 def cmd_plan(args) -> int:
@@ -317,16 +437,17 @@ def cmd_plan(args) -> int:
     args.dry_run = True
     for spec in matrix.session_specs(cfg):
         set_name = spec.argv[spec.argv.index("--set") + 1]
-        if set_name not in wanted:
+        if spec.argv[0] != "build" or set_name not in wanted:
             continue
         platforms = [spec.argv[spec.argv.index("--platform") + 1]] if "--platform" in spec.argv else None
         builds = matrix.expand(cfg, set_name, platforms, None, "--sequential" in spec.argv,
                                "--together" in spec.argv)
         print(f"# nox -s {spec.name}")
         options = _options(cfg, args, _sources(cfg, args, builds))
+        limits = schedule.Limits(1 if "--sequential" in spec.argv else None)
         for build in builds:
-            cmd = buildx.command(cfg, build, options, metadata_file=Path("<metadata.json>"), created="<now>")
-            print(shlex.join(cmd))
+            plan = schedule.plan(options.dockerfile.read_text(), build.image) if limits.bounded else None
+            _commands(cfg, build, options, plan, limits, Path("<logs>/<build>"), created="<now>")
     return 0
 
 
@@ -336,27 +457,6 @@ def cmd_validate(args) -> int:
     for release in cfg.sorted_sets():
         pins = ", ".join(f"{c}={p.version}" for c, p in release.pins.items())
         print(f"  {release.name} ({release.base}; {', '.join(release.platforms)}): {pins}")
-    return 0
-
-
-def cmd_sequential(args) -> int:
-    paths = args.dockerfiles or [DEFAULT_DOCKERFILE]
-    stale = []
-    for path in paths:
-        if not path.is_file():
-            raise UsageError(f"{path}: no such Dockerfile")
-        try:
-            if args.check:
-                if dockerfile.is_stale(path):
-                    stale.append(dockerfile.sequential_path(path))
-            else:
-                print(f"wrote {dockerfile.write_sequential(path)}")
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    if stale:
-        for path in stale:
-            print(f"error: {path} is stale; run `nox -s sequential`", file=sys.stderr)
-        return 1
     return 0
 
 
@@ -410,16 +510,24 @@ def cmd_manifest(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    cfg = config_mod.load(args.config)
-    files = args.results or [cfg.root / cfg.settings.results]
+def _read_all(files: list[Path]) -> list[dict]:
+    """Records of several results files; damaged lines are reported and skipped."""
     records = []
     for path in files:
         found, damaged = results.read(path)
         records += found
         for item in damaged:
             print(f"warning: {item}", file=sys.stderr)
-    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts)
+    return records
+
+
+def cmd_report(args) -> int:
+    cfg = config_mod.load(args.config)
+    if args.readme:
+        return _write_readme(args.readme)
+    files = args.results or [cfg.root / cfg.settings.results]
+    records = _read_all(files)
+    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until)
     if not chosen:
         print("no recorded builds" + (" match" if records else f" in {', '.join(map(str, files))}"))
         return 0
@@ -430,10 +538,126 @@ def cmd_report(args) -> int:
         headers, rows = report.stage_table(latest)
     elif args.view == "sequential":
         headers, rows = report.sequential_table(chosen)
+    elif args.view == "sizes":
+        headers, rows = report.size_table(chosen)
+    elif args.view == "bench":
+        run = bench.latest_run(chosen)
+        if run:
+            print(f"bench {run[0]['bench']['id']}: {short_host(run[0])}")
+        headers, rows = bench.summarise(run)
     else:
         headers, rows = report.build_table(chosen)
     print(report.render(headers, rows, args.format))
+    if args.chart:
+        times_headers, times_rows = report.build_table(chosen)
+        report.chart(times_headers, times_rows, args.chart)
+        print(f"wrote {args.chart}")
     return 0
+
+
+def short_host(record: dict) -> str:
+    return f"{record['host'].get('cpu', '?')}, {host.short(record['host'])}"
+
+
+def readme_table(reference: Path = REFERENCE) -> str:
+    """The README's build-time table: what the tool renders from the committed records."""
+    records = _read_all([reference])
+    headers, rows = report.build_table(records)
+    hosts = sorted({short_host(r) for r in records})
+    note = "\n".join(f"Host: {h}." for h in hosts)
+    return f"{report.render(headers, rows, 'github')}\n\n{note}\n\nSeconds of wall time, cold (no build cache)."
+
+
+def _write_readme(path: Path) -> int:
+    try:
+        text = path.read_text()
+        path.write_text(report.readme_block(text, "build-times", readme_table()))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    print(f"wrote the build-time table of {REFERENCE.relative_to(ROOT)} into {path}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    records = _read_all(args.files)
+    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until)
+    if args.bench:
+        chosen = bench.latest_run(chosen)
+    existing = {results.identity(r) for r in results.read(args.into)[0]}
+    added = 0
+    for record in sorted(chosen, key=lambda r: r["end"]):
+        if results.identity(record) in existing:
+            continue
+        results.append(args.into, results.portable(record))
+        existing.add(results.identity(record))
+        added += 1
+    print(f"{args.into}: {added} record(s) added, {len(chosen) - added} already there")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    cfg = config_mod.load(args.config)
+    release = cfg.release_set(args.set_name or cfg.settings.default_set)
+    image = args.image or cfg.settings.default_image
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    unknown = [p for p in parts if p not in bench.PARTS]
+    if unknown:
+        raise UsageError(f"--parts: unknown part '{unknown[0]}' (known: {', '.join(bench.PARTS)})")
+    platforms = args.platforms or list(release.platforms)
+    here = matrix.host_platform()
+    emulate = [p for p in release.platforms if p != here] if args.emulate is None else \
+        [p for p in args.emulate if p != "none"]
+    for name in [*platforms, *emulate]:
+        if name not in release.platforms:
+            raise UsageError(f"set '{release.name}' is not built for platform '{name}'")
+    stage_plan = schedule.plan(DEFAULT_DOCKERFILE.read_text(), image)
+    components = [s_.removeprefix(dockerfile.BUILDER_PREFIX) for s_ in stage_plan.components]
+    bump = args.bump or components[-1]
+    if bump not in components:
+        raise UsageError(f"--bump: {image} has no component '{bump}' (it has: {', '.join(components)})")
+    memory_stages = args.memory_stages or list(stage_plan.components)
+    if "memory" in parts and len(memory_stages) < 2:
+        raise UsageError(f"--memory-stage: the memory part needs two stages or more ({image} has "
+                         f"{', '.join(memory_stages)}); name them, e.g. --memory-stage build-gdcm")
+    if "memory" in parts:
+        schedule.plan(DEFAULT_DOCKERFILE.read_text(), "orthanc-plugins", memory_stages)  # names checked
+    schedule.parse_size(args.memory_budget)
+    plan = bench.steps(release.name, image, platforms, here, parts=parts, runs=args.runs, emulate=emulate,
+                       bump=bump, memory_stages=memory_stages, memory_budget=args.memory_budget)
+    run_id = bench.bench_id()
+    results_file = args.results or cfg.root / cfg.settings.results
+    print(f"bench {run_id}: {len(plan)} builds of {image}:{release.name}, recorded in {results_file}")
+    for step in plan:
+        print(f"  {step.part:8} run {step.run}  {step.label:24} build {shlex.join(step.argv)}"
+              + ("  (compiler cache emptied)" if step.cold else "")
+              + (f"  (one file of {step.bump} changed)" if step.bump else ""))
+    if args.dry_run:
+        return 0
+
+    def build(step: bench.Step, extra: list[str]) -> int:
+        print(f"==> bench {step.part} run {step.run}: {step.label}", flush=True)
+        return main(["build", *step.argv, *extra, "--config", str(args.config), "--results", str(results_file),
+                     "--bench", f"{run_id}|{step.part}|{step.run}|{step.label}"])
+
+    wanted = {w.component.name: w for w in sources.plan(cfg, release, [image])}
+    outcomes = bench.execute(plan, build, sources_dir=args.sources_dir.resolve(),
+                             source_key=lambda name: _local_key(args.sources_dir.resolve(), wanted[name]))
+    records = [r for r in results.read(results_file)[0] if (r.get("bench") or {}).get("id") == run_id]
+    headers, rows = bench.summarise(records)
+    print(report.render(headers, rows, "plain"))
+    failed = [step for step, code in outcomes if code != 0]
+    if failed:
+        print(f"error: bench: {len(failed)} of {len(plan)} builds failed (first: {failed[0].part} "
+              f"{failed[0].label})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _local_key(root: Path, item) -> str:
+    tree = sources.local_tree(root, item)
+    if tree is None:
+        raise UsageError(f"bench: no fetched source of {item.component.name} under {root}; build once first")
+    return tree.name
 
 
 def image_present(ref: str, platform: str) -> bool:

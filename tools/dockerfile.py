@@ -100,43 +100,63 @@ def named_contexts(text: str) -> set[str]:
     return {name for name in used if name not in stage_names}
 
 
+def contexts_of(text: str, wanted: list[str]) -> set[str]:
+    """The named build contexts that these stages, and the stages they need, read."""
+    deps = dependencies(text)
+    names = set(wanted).union(*[ancestors(deps, name) for name in wanted])
+    contexts = named_contexts(text)
+    used: set[str] = set()
+    for stage, texts in _stage_instructions(text, stages(text)[1]):
+        if stage.name in names:
+            used |= {c for t in texts for c in re.findall(r"--from=([A-Za-z0-9_.-]+)", t) if c in contexts}
+    return used
+
+
 def builder_stages(text: str) -> list[Stage]:
     return [stage for stage in stages(text)[1] if stage.is_builder]
 
 
-def sequential(text: str, source_name: str = "Dockerfile") -> str:
-    """The sequential variant of a Dockerfile's text."""
-    builders = builder_stages(text)
-    if len(builders) < 1:
-        raise ValueError(f"{source_name}: no builder stage (named '{BUILDER_PREFIX}*') to chain")
-    lines = text.splitlines()
-    insert_before: dict[int, str] = {}
-    for previous, stage in zip(builders, builders[1:]):
-        from_end = next(ins.end for ins in instructions(text) if ins.line == stage.from_line)
-        insert_before[from_end] = (
-            f"# sequential: start only once {previous.name} is complete\n"
-            f"RUN --mount=type=bind,from={previous.name},target=/tmp/.after-{previous.name} true"
-        )
-    out = [HEADER.format(source=source_name).rstrip("\n")]
-    for index, line in enumerate(lines):
-        if index in insert_before:
-            out.append(insert_before[index])
-        out.append(line)
-    if len(lines) in insert_before:
-        out.append(insert_before[len(lines)])
-    return "\n".join(out) + "\n"
+def dependencies(text: str) -> dict[str, set[str]]:
+    """Each stage's direct dependencies among the stages: its FROM base and every --from=.
+
+    A base with a variable (``builder-os-${BUILDER}``) depends on every stage it can name.
+    """
+    _, found = stages(text)
+    names = [stage.name for stage in found]
+    deps: dict[str, set[str]] = {}
+    for stage, ins in _stage_instructions(text, found):
+        wanted = {name for name in names if name != stage.name and _names(stage.base, name)}
+        for text_ in ins:
+            wanted |= {name for name in re.findall(r"--from=([A-Za-z0-9_.-]+)", text_) if name in names}
+        deps[stage.name] = wanted
+    return deps
 
 
-def sequential_path(dockerfile: Path) -> Path:
-    return dockerfile.with_name(dockerfile.name + ".sequential")
+VARIABLE_RE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
-def write_sequential(dockerfile: Path) -> Path:
-    target = sequential_path(dockerfile)
-    target.write_text(sequential(dockerfile.read_text(), dockerfile.name))
-    return target
+def _names(base: str, stage: str) -> bool:
+    """Whether a FROM base can name the stage; a base that is only a variable names an image."""
+    literal = VARIABLE_RE.sub("", base)
+    if not literal:
+        return False
+    pattern = "[A-Za-z0-9_.-]+".join(re.escape(part) for part in VARIABLE_RE.split(base))
+    return re.fullmatch(pattern, stage) is not None
 
 
-def is_stale(dockerfile: Path) -> bool:
-    target = sequential_path(dockerfile)
-    return not target.exists() or target.read_text() != sequential(dockerfile.read_text(), dockerfile.name)
+def _stage_instructions(text: str, found: list[Stage]) -> list[tuple[Stage, list[str]]]:
+    every = instructions(text)
+    return [(stage, [ins.text for ins in every if stage.from_line < ins.line < stage.end_line])
+            for stage in found]
+
+
+def ancestors(deps: dict[str, set[str]], name: str) -> set[str]:
+    """Every stage ``name`` needs, directly or not (itself excluded)."""
+    seen: set[str] = set()
+    todo = list(deps.get(name, ()))
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(deps.get(current, ()))
+    return seen

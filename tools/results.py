@@ -75,3 +75,18 @@ def read(path: Path) -> tuple[list[dict], list[Damaged]]:
                 continue
             records.append(record)
     return records, damaged
+
+
+#: Fields that only make sense on the machine that ran the build (paths of its logs).
+LOCAL_FIELDS = ("log",)
+
+
+def identity(record: dict) -> tuple:
+    """What makes a record the same build wherever it was copied: host, start, image, platforms."""
+    return (record["host"].get("name"), record["start"], record["image"], tuple(record["platforms"]),
+            tuple(record.get("only_stages", ())))
+
+
+def portable(record: dict) -> dict:
+    """The record without what points into the machine that made it."""
+    return {key: value for key, value in record.items() if key not in LOCAL_FIELDS}

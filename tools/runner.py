@@ -7,12 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
 
-from . import results
+from . import results, schedule
 from .sampling import Sampler, is_oom
 from .progress import JsonStream, Tracker, describe
 
@@ -38,9 +39,11 @@ def digest_from(metadata_file: Path) -> str | None:
     return data.get("containerimage.digest")
 
 
-def stream_build(cmd: list[str], raw_log: Path, emit: Callable[[str], None]) -> tuple[int, Tracker, bool]:
+def stream_build(cmd: list[str], raw_log: Path, emit: Callable[[str], None],
+                 started: Callable[[subprocess.Popen], None] | None = None) -> tuple[int, Tracker, bool]:
     """Run buildx, decode its rawjson progress live, keep the raw stream.
 
+    ``started`` is told the process (so a scheduler can stop it).
     Returns (exit code, tracker, interrupted).
     """
     tracker = Tracker()
@@ -50,6 +53,8 @@ def stream_build(cmd: list[str], raw_log: Path, emit: Callable[[str], None]) -> 
     with open(raw_log, "wb") as log:
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=sys.stdout.fileno(), start_new_session=True)
         assert proc.stderr is not None
+        if started:
+            started(proc)
         try:
             while True:
                 chunk = os.read(proc.stderr.fileno(), 65536)
@@ -75,6 +80,14 @@ def stream_build(cmd: list[str], raw_log: Path, emit: Callable[[str], None]) -> 
     return code, tracker, interrupted
 
 
+def _status(code: int, tracker: Tracker, interrupted: bool) -> str:
+    if interrupted:
+        return "interrupted"
+    if code == 0:
+        return "ok"
+    return "OOM" if is_oom(tracker.errors()) else "failed"
+
+
 def run(
     cmd: list[str],
     *,
@@ -83,6 +96,7 @@ def run(
     metadata_file: Path,
     raw_log: Path,
     out: TextIO = sys.stdout,
+    finish: Callable[[dict], dict] | None = None,
 ) -> dict:
     """Run the build; append the completed record to the results file; return it."""
 
@@ -94,23 +108,135 @@ def run(
     start = time.time()
     code, tracker, interrupted = stream_build(cmd, raw_log, emit)
     end = time.time()
-    usage = sampler.stop()
-    status = "interrupted" if interrupted else ("ok" if code == 0 else "failed")
-    if status == "failed" and is_oom(tracker.errors()):
-        status = "OOM"
     record = {
         **record,
-        **usage,
+        **sampler.stop(),
+        "start": iso(start),
+        "end": iso(end),
+        "wall_seconds": round(end - start, 3),
+        "status": _status(code, tracker, interrupted),
+        "exit_code": code,
+        "digest": digest_from(metadata_file) if code == 0 else None,
+        "stages": [stage.as_dict() for stage in tracker.stages()],
+        "ccache": tracker.ccache,
+        "errors": tracker.errors(),
+        "log": str(raw_log),
+    }
+    if finish and record["status"] == "ok":
+        record = finish(record)  # facts about what was built, e.g. its size
+    results.append(results_file, record)
+    if interrupted:
+        raise KeyboardInterrupt
+    return record
+
+
+def merge_stages(trackers: list[Tracker]) -> list[dict]:
+    """Stage times over several builds of one Dockerfile: where a stage ran, not where it was cached."""
+    chosen: dict[str, dict] = {}
+    for tracker in trackers:
+        for stage in tracker.stages():
+            current = chosen.get(stage.name)
+            if current is None or (current["cached"] and not stage.cached):
+                chosen[stage.name] = stage.as_dict()
+    return sorted(chosen.values(), key=lambda st: (st["started"], st["stage"]))
+
+
+def run_scheduled(
+    commands: dict[str, list[str]],
+    plan: schedule.Plan,
+    limits: schedule.Limits,
+    estimate: Callable[[str], int],
+    *,
+    record: dict,
+    results_file: Path,
+    metadata_file: Path,
+    log_base: Path,
+    out: TextIO = sys.stdout,
+    finish: Callable[[dict], dict] | None = None,
+) -> dict:
+    """Run a plan's jobs (one build each) within the limits; record them as one build."""
+    lock = threading.Lock()
+    processes: list[subprocess.Popen] = []
+    jobs: dict[str, dict] = {}
+    trackers: list[Tracker] = []
+
+    def emit(line: str) -> None:
+        with lock:
+            print(line, file=out, flush=True)
+
+    def started(proc: subprocess.Popen) -> None:
+        with lock:
+            processes.append(proc)
+
+    def run_job(target: str) -> bool:
+        emit(f"--> job {target} (estimated {estimate(target) / 2**20:.0f} MiB)")
+        sampler = Sampler().start()
+        begin = time.time()
+        code, tracker, interrupted = stream_build(commands[target], log_base.with_name(
+            f"{log_base.name}.{target}.rawjson"), emit, started)
+        end = time.time()
+        usage = sampler.stop()
+        stages = tracker.stages()
+        with lock:
+            trackers.append(tracker)
+            jobs[target] = {
+                "target": target,
+                "start": round(begin, 3),
+                "end": round(end, 3),
+                "seconds": round(end - begin, 3),
+                "status": _status(code, tracker, interrupted),
+                "cached": bool(stages) and all(st.cached for st in stages),
+                "memory_build_peak_bytes": max(0, usage["memory_peak_bytes"] - overall.baseline),
+                "estimate_bytes": estimate(target),
+                "errors": tracker.errors(),
+            }
+        emit(f"--> job {target}: {jobs[target]['status']} in {end - begin:.1f}s")
+        return code == 0
+
+    metadata_file.unlink(missing_ok=True)
+    overall = Sampler().start()
+    start = time.time()
+    interrupted = False
+    try:
+        schedule.run_jobs(plan.jobs, plan.after, limits, estimate, run_job)
+    except KeyboardInterrupt:
+        interrupted = True
+        for proc in processes:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        for proc in processes:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    end = time.time()
+    overlapping = schedule.overlapped({name: (j["start"], j["end"]) for name, j in jobs.items()})
+    for name, job in jobs.items():
+        job["overlapped"] = overlapping[name]
+    ordered = sorted(jobs.values(), key=lambda j: j["start"])
+    failed = [j for j in ordered if j["status"] != "ok"]
+    final_ok = all(jobs.get(name, {}).get("status") == "ok" for name in plan.jobs)
+    status = ("interrupted" if interrupted else "ok" if final_ok and not failed
+              else "OOM" if any(j["status"] == "OOM" for j in failed) else "failed")
+    record = {
+        **record,
+        **overall.stop(),
         "start": iso(start),
         "end": iso(end),
         "wall_seconds": round(end - start, 3),
         "status": status,
-        "exit_code": code,
-        "digest": digest_from(metadata_file) if code == 0 else None,
-        "stages": [stage.as_dict() for stage in tracker.stages()],
-        "errors": tracker.errors(),
-        "log": str(raw_log),
+        "exit_code": 0 if status == "ok" else 1,
+        "digest": digest_from(metadata_file) if final_ok and plan.final else None,
+        "stages": merge_stages(trackers),
+        "ccache": {stage: hits for t in trackers for stage, hits in t.ccache.items()},
+        "errors": [e for j in failed for e in j["errors"]],
+        "log": str(log_base.with_name(f"{log_base.name}.*.rawjson")),
+        "scheduler": {"max_parallel": limits.max_parallel, "memory_budget_bytes": limits.memory_budget,
+                      "max_concurrent": schedule.max_concurrency([(j["start"], j["end"]) for j in ordered])},
+        "jobs": ordered,
     }
+    if finish and record["status"] == "ok":
+        record = finish(record)  # facts about what was built, e.g. its size
     results.append(results_file, record)
     if interrupted:
         raise KeyboardInterrupt

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from tools import config
+from tools import config, results, schedule
 
-from .conftest import INDEX_TYPES, REGISTRY, docker, platforms, registry_get, tags
+from .conftest import FIXTURE, INDEX_TYPES, REGISTRY, docker, platforms, registry_get, tags
 
 BUILDERS = [f"build-{c}" for c in config.COMPONENTS]
 
@@ -123,6 +123,8 @@ def test_sequential_runs_builders_one_after_another_and_parallel_does_not(fixtur
                              "--no-cache", *([flag] if flag else []))
     sequential, parallel = fixture_builds.records()[-2:]
     assert sequential["sequential"] and not parallel["sequential"]
+    assert sequential["scheduler"]["max_concurrent"] == 1
+    assert [j["target"] for j in sequential["jobs"]] == ["builder-base", *BUILDERS, "orthanc-plugins"]
     seq = intervals(sequential)
     for (_, end, name), (start, _, nxt) in zip(seq, seq[1:]):
         assert start >= end - 0.05, f"{nxt} started {end - start:.2f}s before {name} ended"
@@ -132,6 +134,54 @@ def test_sequential_runs_builders_one_after_another_and_parallel_does_not(fixtur
     # Every builder sleeps 3 s: one after another takes at least 7 x 3 s of builder time.
     assert seq[-1][1] - seq[0][0] >= 21
     assert par[-1][1] - par[0][0] < seq[-1][1] - seq[0][0]
+
+
+def most_at_once(record: dict) -> int:
+    return schedule.max_concurrency([(s, e) for s, e, _ in intervals(record)])
+
+
+def test_max_parallel_bounds_the_builders_and_keeps_the_image_whole(fixture_builds):
+    fixture_builds.build("--set", "2.0.0", "--platform", "amd64", "--image", "orthanc-plugins",
+                         "--no-cache", "--max-parallel", "2", "--push")
+    record = fixture_builds.records()[-1]
+    assert record["status"] == "ok" and record["digest"].startswith("sha256:")
+    assert record["scheduler"] == {"max_parallel": 2, "memory_budget_bytes": None, "max_concurrent": 2}
+    assert most_at_once(record) == 2  # never three builders at once, but two at times
+    # --no-cache rebuilt each stage once, in the job that owns it: the final job found them cached.
+    final = next(j for j in record["jobs"] if j["target"] == "orthanc-plugins")
+    assert not final["cached"] and all(not j["cached"] for j in record["jobs"])
+    ref = f"{REGISTRY}/{fixture_builds.repo('orthanc-plugins')}:2.0.0-amd64"
+    docker("pull", "--quiet", ref)
+    out = docker("run", "--rm", ref, "cat", "/usr/share/orthanc/core/branch",
+                 "/usr/share/orthanc/plugins/wsi/branch")
+    assert out.split() == ["Orthanc-2.0.0", "OrthancWSI-9.6"]
+
+
+@pytest.mark.parametrize("budget,expected", [("4GiB", 2), ("1GiB", 1)])
+def test_memory_budget_bounds_the_builders(fixture_builds, tmp_path, budget, expected):
+    """No solo run is recorded in a fresh results file: each job is estimated at the default."""
+    assert schedule.DEFAULT_JOB_MEMORY == 2 * 2**30
+    fresh = tmp_path / "builds.jsonl"
+    fixture_builds.build("--set", "2.0.0", "--platform", "amd64", "--image", "orthanc-plugins",
+                         "--no-cache", "--memory-budget", budget, "--results", str(fresh))
+    found, _ = results.read(fresh)
+    record = found[-1]
+    assert record["scheduler"]["max_concurrent"] == expected
+    assert most_at_once(record) == expected
+
+
+def test_bumping_one_component_rebuilds_that_stage_only(fixture_builds, tmp_path):
+    base = ["--set", "2.0.0", "--platform", "amd64", "--image", "orthanc-plugins", "--max-parallel", "2"]
+    fixture_builds.build(*base)
+    bumped = tmp_path / "versions.toml"
+    bumped.write_text((FIXTURE / "versions.toml").read_text().replace('postgresql = "9.1"\nmysql = "9.2"\ndicomweb = "9.3"\ngdcm = "9.4"\nwebviewer = "9.5"\nwsi = "9.6"',
+                                                                      'postgresql = "9.1.1"\nmysql = "9.2"\ndicomweb = "9.3"\ngdcm = "9.4"\nwebviewer = "9.5"\nwsi = "9.6"', 1))
+    fixture_builds.build(*base, "--config", str(bumped))
+    record = fixture_builds.records()[-1]
+    ran = {s["stage"] for s in record["stages"] if not s["cached"]}
+    assert ran & set(BUILDERS) == {"build-postgresql"}
+    assert "orthanc-plugins" in ran  # the assembly copies the new plugin
+    assert [j["target"] for j in record["jobs"] if not j["cached"]] == ["build-postgresql", "orthanc-plugins"]
 
 
 def test_emulate_runs_the_builders_on_the_target_platform(fixture_builds, namespace):

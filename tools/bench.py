@@ -1,0 +1,226 @@
+"""``nox -s bench``: the performance figures, measured side by side in one run.
+
+Every measurement is an ordinary build (the same code path as the build
+sessions), recorded in the results file with a ``bench`` field naming the run,
+the part and the repetition, so ``report --view bench`` can render any run again.
+
+Parts, in the order they run:
+
+- ``cold``: build the image from scratch (no build cache, compiler cache
+  emptied) natively and cross-compiled for each foreign platform: the
+  arm / amd64 ratios; emulated builds of the same, where asked, run last;
+- ``nochange``: rebuild the image for every platform of the set with nothing
+  changed (repeated; median of the total);
+- ``bump``: change one source file of one component (a patch-level bump) and
+  rebuild the image: only that component's stage and the assembly run, and
+  ccache recompiles only the changed file (repeated; median);
+- ``memory``: compile the named stages from scratch in parallel, one at a time
+  (``--max-parallel 1``) and within a memory budget: time and peak memory.
+
+Image sizes come with every build record (``size_bytes``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+PARTS = ("cold", "nochange", "bump", "memory")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One measured build: the part, the repetition and the build command's arguments."""
+
+    part: str
+    run: int
+    label: str
+    argv: tuple[str, ...]
+    cold: bool = False  # empty the compiler cache first
+    bump: str | None = None  # component whose source gets a one-line change first
+
+
+def bench_id(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def steps(
+    set_name: str,
+    image: str,
+    platforms: list[str],
+    host_platform: str,
+    *,
+    parts: tuple[str, ...] = PARTS,
+    runs: int = 3,
+    emulate: list[str] | None = None,
+    bump: str = "orthanc",
+    memory_stages: list[str] | None = None,
+    memory_budget: str = "3GiB",
+) -> list[Step]:
+    """The bench as a list of builds (pure)."""
+    base = ("--set", set_name)
+    result: list[Step] = []
+    if "cold" in parts:
+        for arch in [host_platform, *[p for p in platforms if p != host_platform]]:
+            how = "native" if arch == host_platform else "cross"
+            result.append(Step("cold", 1, f"{arch} {how}",
+                               (*base, "--image", image, "--platform", arch, "--no-cache"), cold=True))
+    if "nochange" in parts:
+        # Run 0 makes sure everything is built once; it is recorded but not counted.
+        for run in range(0, runs + 1):
+            for arch in platforms:
+                result.append(Step("nochange", run, arch, (*base, "--image", image, "--platform", arch)))
+    if "bump" in parts:
+        for run in range(1, runs + 1):
+            result.append(Step("bump", run, f"{bump} on {host_platform}",
+                               (*base, "--image", image, "--platform", host_platform), bump=bump))
+    if "memory" in parts and memory_stages:
+        stage_args = tuple(a for s in memory_stages for a in ("--stage", s))
+        recompile = ("--no-cache-filter", ",".join(memory_stages))
+        modes = (("parallel", ("--max-parallel", str(len(memory_stages)))),
+                 ("max-parallel 1", ("--max-parallel", "1")),
+                 (f"budget {memory_budget}", ("--memory-budget", memory_budget)))
+        for label, extra in modes:
+            # Stages of any component are stages of orthanc-plugins, the image that has them all.
+            result.append(Step("memory", 1, label, (*base, "--image", "orthanc-plugins",
+                                                    "--platform", host_platform,
+                                                    *stage_args, *recompile, *extra), cold=True))
+    if "cold" in parts:
+        # Emulated builds last: they take the longest by far.
+        for arch in emulate or []:
+            if arch != host_platform:
+                result.append(Step("cold", 1, f"{arch} emulated",
+                                   (*base, "--image", image, "--platform", arch, "--no-cache", "--emulate"),
+                                   cold=True))
+    return result
+
+
+def empty_compiler_cache() -> None:
+    """Drop BuildKit's cache mounts (ccache) so a cold build compiles everything."""
+    subprocess.run(["docker", "buildx", "prune", "--force", "--filter", "type=exec.cachemount"],
+                   check=False, capture_output=True)
+
+
+def bumped_sources(sources_dir: Path, component: str, key: str, run: int) -> Path:
+    """A sources folder whose ``component`` tree differs from the pinned one by one comment line.
+
+    The other components are symbolic links to the pinned trees; the bumped tree is a copy.
+    """
+    root = Path(tempfile.mkdtemp(prefix="bench-sources-"))
+    for item in sources_dir.iterdir():
+        if item.is_dir() and not item.name.startswith("."):
+            (root / item.name).mkdir()
+            for tree in item.iterdir():
+                if item.name == component and tree.name == key:
+                    shutil.copytree(tree, root / item.name / tree.name, symlinks=True)
+                else:
+                    (root / item.name / tree.name).symlink_to(tree.resolve())
+    target = first_source_file(root / component / key)
+    with open(target, "a") as handle:
+        handle.write(f"\n// bench: patch-level change {run}\n")
+    return root
+
+
+def first_source_file(tree: Path) -> Path:
+    for path in sorted(tree.rglob("*.cpp")):
+        if "ThirdParty" not in path.parts and "Resources" not in path.parts:
+            return path
+    raise FileNotFoundError(f"{tree}: no C++ source to change")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def summarise(records: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The bench table of one run (pure): one row per figure, medians where repeated."""
+    by_part: dict[str, list[dict]] = {}
+    for record in records:
+        by_part.setdefault(record["bench"]["part"], []).append(record)
+    headers = ["part", "what", "runs", "seconds (median)", "ratio", "peak MiB", "size MiB", "notes"]
+    rows: list[list[str]] = []
+
+    def mib(value) -> str:
+        return f"{value / 2**20:.0f}" if value else ""
+
+    nochange = [r for r in by_part.get("nochange", []) if r["bench"]["run"] > 0]
+    if nochange:
+        totals: dict[int, float] = {}
+        for record in nochange:
+            totals[record["bench"]["run"]] = totals.get(record["bench"]["run"], 0.0) + record["wall_seconds"]
+        platforms = sorted({record["bench"]["label"] for record in nochange})
+        rows.append(["nochange", f"rebuild {len(platforms)} platforms ({', '.join(platforms)})",
+                     str(len(totals)), f"{median(list(totals.values())):.1f}", "", "", "",
+                     "runs: " + ", ".join(f"{totals[r]:.1f}" for r in sorted(totals))])
+    bumps = by_part.get("bump", [])
+    if bumps:
+        rebuilt = sorted({st["stage"] for r in bumps for st in r.get("stages", []) if not st["cached"]})
+        hits = [f"{stage} {h['hits']}/{h['calls']}" for r in bumps for stage, h in sorted(r.get("ccache", {}).items())]
+        rows.append(["bump", f"change one file of {bumps[0]['bench']['label']}", str(len(bumps)),
+                     f"{median([r['wall_seconds'] for r in bumps]):.1f}", "", "", "",
+                     "stages run: " + ", ".join(rebuilt) + ("; ccache hits: " + ", ".join(hits) if hits else "")])
+    memory = by_part.get("memory", [])
+    if memory:
+        parallel = next((r for r in memory if r["bench"]["label"] == "parallel"), None)
+        for record in memory:
+            ratio = ""
+            if parallel and parallel.get("memory_build_peak_bytes") and record.get("memory_build_peak_bytes"):
+                ratio = f"{record['memory_build_peak_bytes'] / parallel['memory_build_peak_bytes']:.2f} of parallel"
+            scheduler = record.get("scheduler") or {}
+            rows.append(["memory", record["bench"]["label"], "1", _seconds(record), ratio,
+                         mib(record.get("memory_build_peak_bytes")), "",
+                         f"at most {scheduler.get('max_concurrent', '?')} stages at once"])
+    cold = by_part.get("cold", [])
+    native = next((r for r in cold if r.get("compiler") == "native" and r["status"] == "ok"), None)
+    for record in cold:
+        ratio = ""
+        if native and record is not native and record["status"] == "ok":
+            ratio = f"{record['wall_seconds'] / native['wall_seconds']:.2f} of native"
+        rows.append(["cold", record["bench"]["label"], "1", _seconds(record), ratio,
+                     mib(record.get("memory_build_peak_bytes")), mib(record.get("size_bytes")),
+                     f"{record['image']}:{record['set']}"])
+    return headers, rows
+
+
+def _seconds(record: dict) -> str:
+    return f"{record['wall_seconds']:.1f}" if record["status"] == "ok" else record["status"]
+
+
+def latest_run(records: list[dict]) -> list[dict]:
+    """The records of the most recent bench run."""
+    marked = [r for r in records if isinstance(r.get("bench"), dict)]
+    if not marked:
+        return []
+    last = max(marked, key=lambda r: r["end"])["bench"]["id"]
+    return [r for r in marked if r["bench"]["id"] == last]
+
+
+def execute(
+    plan: list[Step],
+    build: Callable[[Step, list[str]], int],
+    *,
+    sources_dir: Path,
+    source_key: Callable[[str], str],
+) -> list[tuple[Step, int]]:
+    """Run each step through ``build`` (which records it); returns the exit codes."""
+    outcomes = []
+    for step in plan:
+        extra: list[str] = []
+        scratch = None
+        if step.cold:
+            empty_compiler_cache()
+        if step.bump:
+            scratch = bumped_sources(sources_dir, step.bump, source_key(step.bump), step.run)
+            extra = ["--sources-dir", str(scratch), "--source", "local"]
+        try:
+            outcomes.append((step, build(step, extra)))
+        finally:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+    return outcomes

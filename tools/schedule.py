@@ -1,0 +1,206 @@
+"""Bounded parallelism: compile an image's component stages a few at a time, then assemble.
+
+One buildx call for a whole image lets BuildKit start every builder stage at
+once, which is fastest but needs the most memory.  Instead the scheduler builds
+the stages in jobs, each a buildx call for one target that only fills the
+cache (``--output type=cacheonly``):
+
+1. the shared stages that several components start from (the toolchain, the
+   framework), once;
+2. the component stages (``build-<component>``), at most ``max_parallel`` at a
+   time and, with a memory budget, only as many as fit in it;
+3. the final target, assembled from the cache.
+
+Every job is a build of the same Dockerfile with the same arguments, so the
+cache is the one a single call would use: bumping one component rebuilds that
+component's stage and the final assembly, nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from .dockerfile import BUILDER_PREFIX, ancestors, dependencies, stages
+
+#: Memory a compile job is assumed to need when no solo run of it was recorded.
+DEFAULT_JOB_MEMORY = 2 * 2**30
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.I)
+UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+class ScheduleError(Exception):
+    """A scheduling option that cannot be honoured, in one line."""
+
+
+def parse_size(text: str) -> int:
+    """'3GiB', '512M', '2.5G', '1073741824' -> bytes."""
+    match = SIZE_RE.match(text)
+    if not match:
+        raise ScheduleError(f"--memory-budget: '{text}' is not a size (e.g. 3GiB, 512MiB)")
+    unit = (match.group(2) or "").upper().rstrip("B").rstrip("I")
+    value = int(float(match.group(1)) * UNITS[unit])
+    if value <= 0:
+        raise ScheduleError(f"--memory-budget: '{text}' must be more than zero")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_parallel: int | None = None
+    memory_budget: int | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.max_parallel is not None or self.memory_budget is not None
+
+    def admits(self, running: list[int], candidate: int) -> bool:
+        """Whether a job needing ``candidate`` bytes may start beside jobs needing ``running``.
+
+        A job always starts when nothing else runs, even if it alone exceeds the budget.
+        """
+        if not running:
+            return True
+        if self.max_parallel is not None and len(running) >= self.max_parallel:
+            return False
+        if self.memory_budget is not None and sum(running) + candidate > self.memory_budget:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The jobs for one final target, in order, and which jobs each must wait for."""
+
+    shared: tuple[str, ...]
+    components: tuple[str, ...]
+    final: str | None  # None: the stages only, into the cache
+    after: dict[str, frozenset[str]]
+    owns: dict[str, frozenset[str]]  # the stages each job builds first (the others reach it cached)
+
+    @property
+    def jobs(self) -> list[str]:
+        return [*self.shared, *self.components, *([self.final] if self.final else [])]
+
+
+def plan(text: str, target: str, only: list[str] | None = None) -> Plan:
+    """Which stages to build as separate jobs for ``target`` (pure: from the Dockerfile's text).
+
+    Shared stages are those two or more components start from; the last shared stage
+    before each component is a job (it builds the shared stages before it).  A component waits for the shared
+    jobs it starts from; the final target waits for everything.  With ``only``, just
+    those stages of the target (and what they start from) are built, and no image.
+    """
+    deps = dependencies(text)
+    if target not in deps:
+        raise ScheduleError(f"Dockerfile has no stage '{target}'")
+    order = [stage.name for stage in stages(text)[1]]
+    needed = ancestors(deps, target)
+    for name in only or []:
+        if name not in needed:
+            raise ScheduleError(f"--stage: '{name}' is not a stage of {target} "
+                                f"(its stages: {', '.join(n for n in order if n in needed)})")
+    components = [name for name in order if name in (only or needed)
+                  and (only or name.startswith(BUILDER_PREFIX))]
+    above = {name: ancestors(deps, name) for name in order}
+    counts: dict[str, int] = {}
+    for component in components:
+        for name in above[component]:
+            counts[name] = counts.get(name, 0) + 1
+    shared = {name for name, count in counts.items() if count >= 2 and name not in components}
+    # A shared job is the last shared stage before some component: it builds those before it.
+    jobs_shared = set()
+    for component in components:
+        mine = shared & above[component]
+        jobs_shared |= {name for name in mine if not any(name in above[other] for other in mine)}
+    frontier = [name for name in order if name in jobs_shared]
+    after = {name: frozenset(other for other in frontier if other in above[name])
+             for name in [*frontier, *components]}
+    if not only:
+        after[target] = frozenset([*frontier, *components])
+    owns = {}
+    for job, waits in after.items():
+        earlier = set().union(*[above[w] | {w} for w in waits]) if waits else set()
+        owns[job] = frozenset((above[job] | {job}) - earlier)
+    return Plan(tuple(frontier), tuple(components), None if only else target, after, owns)
+
+
+def run_jobs(
+    jobs: list[str],
+    after: dict[str, frozenset[str]],
+    limits: Limits,
+    estimate: Callable[[str], int],
+    run_job: Callable[[str], bool],
+) -> dict[str, bool]:
+    """Run jobs within the limits, each once the jobs it waits for succeeded.
+
+    The first ready job in order starts when the limits admit it.  Once a job fails
+    no other starts; the running ones finish.  Returns each started job's success.
+    """
+    pending = list(jobs)
+    running: dict[str, int] = {}
+    outcome: dict[str, bool] = {}
+    lock = threading.Condition()
+
+    def worker(name: str) -> None:
+        ok = False
+        try:
+            ok = run_job(name)
+        finally:
+            with lock:
+                outcome[name] = ok
+                del running[name]
+                lock.notify_all()
+
+    threads = []
+    with lock:
+        while True:
+            failed = not all(outcome.values())
+            ready = [n for n in pending if all(outcome.get(dep) for dep in after.get(n, ()))]
+            if ready and not failed and limits.admits(list(running.values()), estimate(ready[0])):
+                name = ready[0]
+                pending.remove(name)
+                running[name] = estimate(name)
+                thread = threading.Thread(target=worker, args=(name,), daemon=True)
+                threads.append(thread)
+                thread.start()
+                continue
+            if not running:
+                break
+            lock.wait()
+    for thread in threads:
+        thread.join()
+    return outcome
+
+
+def overlapped(intervals: dict[str, tuple[float, float]]) -> dict[str, bool]:
+    """For each job, whether another job ran during part of it."""
+    return {name: any(other != name and s < e2 and s2 < e
+                      for other, (s2, e2) in intervals.items())
+            for name, (s, e) in intervals.items()}
+
+
+def max_concurrency(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of intervals open at one instant."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
+                    key=lambda ev: (ev[0], ev[1]))
+    best = current = 0
+    for _, delta in events:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def estimates_from(records: list[dict], platform: str, compiler: str) -> dict[str, int]:
+    """Memory each job needed when it last ran alone for this platform and compiler."""
+    found: dict[str, int] = {}
+    for record in sorted(records, key=lambda r: r["end"]):
+        if record.get("platforms") != [platform] or record.get("compiler") != compiler:
+            continue
+        for job in record.get("jobs", []):
+            if job.get("status") == "ok" and not job.get("overlapped") and not job.get("cached"):
+                found[job["target"]] = job["memory_build_peak_bytes"]
+    return found
+
