@@ -82,6 +82,18 @@ BAD = [
      "versions.toml: set '2.0.0': key 'orthanc': malformed version 'v2.0.0'"),
     ("version as a number", lambda t: t.replace('postgresql = "9.1"', "postgresql = 9.1", 1),
      "versions.toml: set '2.0.0': key 'postgresql': expected a version string or a table, got a number"),
+    ("malformed sha256", lambda t: t.replace('gdcm = "9.4"', 'gdcm = { version = "9.4", sha256 = "ABC" }', 1),
+     "versions.toml: set '2.0.0': key 'gdcm.sha256': malformed sha256 'ABC' (want 64 lower-case hex digits)"),
+    ("tarball without sha256", lambda t: t.replace(
+        'gdcm = "9.4"', 'gdcm = { version = "9.4", tarball = "https://mirror.example.org/g.tar.gz" }', 1),
+     "versions.toml: set '2.0.0': key 'gdcm.tarball': a tarball needs its sha256 pinned beside it"),
+    ("malformed tarball URL", lambda t: t.replace(
+        'gdcm = "9.4"', 'gdcm = { version = "9.4", sha256 = "' + "a" * 64 + '", tarball = "mirror/g.tar.gz" }', 1),
+     "versions.toml: set '2.0.0': key 'gdcm.tarball': malformed tarball URL 'mirror/g.tar.gz'"),
+    ("tarball template without version", lambda t: t.replace(
+        'branch = "OrthancGdcm-{version}"', 'branch = "OrthancGdcm-{version}"\ntarball = "https://x.org/g.tar.gz"'),
+     "versions.toml: component 'gdcm': key 'tarball': malformed tarball URL 'https://x.org/g.tar.gz': "
+     "needs exactly one {version}"),
     ("pin table without version", lambda t: t.replace('mysql = "9.2"', 'mysql = { debian = "9.2-1" }', 1),
      "versions.toml: set '2.0.0': key 'mysql.version': missing"),
     ("pin table with unknown key", lambda t: t.replace('mysql = "9.2"', 'mysql = { version = "9.2", tag = "x" }', 1),

@@ -57,3 +57,66 @@ def test_build_of_a_set_without_reachable_sources_stops_before_building(tmp_path
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "docker buildx build" not in proc.stdout
     assert not results.exists()
+
+
+def _serve(directory):
+    """A real HTTP server on a free local port, serving ``directory``."""
+    import functools
+    import http.server
+    import threading
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _tarball(path, top="OrthancGdcm-9.9"):
+    import io
+    import tarfile
+    with tarfile.open(path, "w:gz") as tar:
+        data = b"project(OrthancGdcm)\n"
+        info = tarfile.TarInfo(f"{top}/CMakeLists.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _item(url, sha256):
+    from dataclasses import replace
+    item = next(w for w in sources.plan(CFG, CFG.sets["1.10.1"], ["orthanc-plugins"]) if w.component.name == "gdcm")
+    return replace(item, pin=replace(item.pin, sha256=sha256, tarball=url, debian=None))
+
+
+def test_tarball_is_downloaded_verified_and_unpacked(tmp_path):
+    served = tmp_path / "www"
+    served.mkdir()
+    digest = _tarball(served / "OrthancGdcm-9.9.tar.gz")
+    server = _serve(served)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/OrthancGdcm-9.9.tar.gz"
+        tree = sources.fetch(tmp_path / "src", _item(url, digest), ("local", "tarball"), "1.10.1")
+    finally:
+        server.shutdown()
+    assert tree == tmp_path / "src" / "gdcm" / f"tarball-{digest}"
+    assert (tree / "CMakeLists.txt").read_text() == "project(OrthancGdcm)\n"
+    # Next time the local provider finds it without the network.
+    assert sources.fetch(tmp_path / "src", _item("http://127.0.0.1:9/gone", digest), ("local",), "1.10.1") == tree
+
+
+def test_tarball_checksum_mismatch_stops_and_keeps_nothing(tmp_path):
+    served = tmp_path / "www"
+    served.mkdir()
+    _tarball(served / "OrthancGdcm-9.9.tar.gz")
+    url = (served / "OrthancGdcm-9.9.tar.gz").as_uri()  # file:// works too: a mirror on disk
+    with pytest.raises(sources.SourceError) as info:
+        sources.fetch(tmp_path / "src", _item(url, "0" * 64), ("tarball",), "1.10.1")
+    message = str(info.value)
+    assert "\n" not in message and "source not reachable" in message
+    assert f"tarball: {url}: checksum mismatch (sha256 " in message and f"pinned {'0' * 64})" in message
+    assert not (tmp_path / "src" / "gdcm").exists()
+
+
+def test_tarball_without_a_pinned_checksum_is_refused(tmp_path):
+    with pytest.raises(sources.SourceError, match=r"tarball: no sha256 pinned for https://"):
+        sources.fetch(tmp_path, _item("https://example.org/x.tar.gz", None), ("tarball",), "1.10.1")

@@ -33,8 +33,9 @@ SETTINGS_KEYS = {
     "results": str,
     "aliases": list,
 }
-COMPONENT_KEYS = {"repository": str, "branch": str, "subdir": str}
-PIN_KEYS = {"version": str, "debian": str}
+COMPONENT_KEYS = {"repository": str, "branch": str, "subdir": str, "tarball": str}
+PIN_KEYS = {"version": str, "debian": str, "sha256": str, "tarball": str}
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 SET_KEYS = {"base": str, "platforms": list}
 
 # A set name becomes part of a nox session name (build-<set>-<arch>) and of an
@@ -62,9 +63,13 @@ class Component:
     repository: str
     branch_template: str
     subdir: str = ""
+    tarball_template: str = ""  # upstream release tarball URL with {version}
 
     def branch(self, version: str) -> str:
         return self.branch_template.format(version=version)
+
+    def tarball(self, version: str) -> str:
+        return self.tarball_template.format(version=version) if self.tarball_template else ""
 
     @property
     def build_arg(self) -> str:
@@ -80,6 +85,8 @@ class Pin:
     version: str
     branch: str
     debian: str | None = None
+    sha256: str | None = None  # of the release tarball
+    tarball: str | None = None  # URL of the tarball (a mirror, or file://), else the component's
 
     @property
     def parsed(self) -> Version:
@@ -272,7 +279,12 @@ def _components(check: _Checker, raw: Any) -> dict[str, Component]:
         if template.count("{version}") != 1 or "{" in template.replace("{version}", ""):
             check.fail(where, "branch", f"malformed branch '{template}': needs exactly one {{version}}")
         check.match(BRANCH_RE, template.format(version="1.0"), where, "branch", "branch template")
-        result[name] = Component(name, entry["repository"], template, entry.get("subdir", ""))
+        tarball = entry.get("tarball", "")
+        if tarball:
+            if tarball.count("{version}") != 1 or "{" in tarball.replace("{version}", ""):
+                check.fail(where, "tarball", f"malformed tarball URL '{tarball}': needs exactly one {{version}}")
+            check.match(URL_RE, tarball.format(version="1.0"), where, "tarball", "tarball URL")
+        result[name] = Component(name, entry["repository"], template, entry.get("subdir", ""), tarball)
     return result
 
 
@@ -361,7 +373,15 @@ def _pin(check: _Checker, where: str, component: Component, value: Any) -> Pin:
         upstream = debian.split(":", 1)[-1].rsplit("-", 1)[0]
         if re.split(r"[+~]", upstream)[0] != version:
             check.fail(where, f"{key}.debian", f"Debian version '{debian}' is not of upstream version {version}")
-    return Pin(key, version, branch, debian)
+    sha256 = value.get("sha256")
+    if sha256 is not None:
+        check.match(SHA256_RE, sha256, where, f"{key}.sha256", "sha256", "64 lower-case hex digits")
+    tarball = value.get("tarball")
+    if tarball is not None:
+        check.match(URL_RE, tarball, where, f"{key}.tarball", "tarball URL")
+        if sha256 is None:
+            check.fail(where, f"{key}.tarball", "a tarball needs its sha256 pinned beside it")
+    return Pin(key, version, branch, debian, sha256, tarball)
 
 
 def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Settings:

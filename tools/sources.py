@@ -1,12 +1,14 @@
 """Fetch each component's pinned source once on the host, verified, for named build contexts.
 
-Providers, tried in the order of ``--source`` (default: local, debian, mercurial):
+Providers, tried in the order of ``--source`` (default: local, debian, tarball, mercurial):
 
 - ``local``: an unpacked tree already at ``sources/<component>/<key>`` (air-gapped
   sites copy trees there; a previous fetch leaves them there too);
 - ``debian``: ``apt-get source`` of the pinned Debian version (signed indexes,
   checksums verified by apt and dpkg-source, Debian's patches applied), with a
   private apt configuration that does not touch the host's;
+- ``tarball``: the release tarball (the component's ``tarball`` URL, or the pin's own,
+  e.g. a mirror or a ``file://`` path), checked against the pinned sha256 before unpacking;
 - ``mercurial``: ``hg clone`` of the pinned branch from the upstream repository.
 
 A source that cannot be had stops everything before any build, with one line
@@ -15,8 +17,10 @@ naming the set, the component and every provider's reason.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from .config import Component, Config, Pin, ReleaseSet
 
-PROVIDERS = ("local", "debian", "mercurial")
+PROVIDERS = ("local", "debian", "tarball", "mercurial")
 DEFAULT_ORDER = PROVIDERS
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -50,9 +54,15 @@ class Wanted:
     def debian_package(self) -> str:
         return "orthanc" if self.component.name == "orthanc" else f"orthanc-{self.component.name}"
 
+    @property
+    def tarball_url(self) -> str:
+        return self.pin.tarball or self.component.tarball(self.pin.version)
+
     def key(self, provider: str) -> str:
         if provider == "debian":
             return f"debian-{self.pin.debian}"
+        if provider == "tarball":
+            return f"tarball-{self.pin.sha256}"
         return self.pin.branch
 
 
@@ -75,8 +85,8 @@ def plan(cfg: Config, release: ReleaseSet, images: list[str]) -> list[Wanted]:
 
 def local_tree(root: Path, item: Wanted) -> Path | None:
     """A tree already under ``root`` for this pin (from an earlier fetch, or copied there)."""
-    for provider in ("debian", "mercurial"):
-        if provider == "debian" and not item.pin.debian:
+    for provider in ("debian", "tarball", "mercurial"):
+        if (provider == "debian" and not item.pin.debian) or (provider == "tarball" and not item.pin.sha256):
             continue
         path = store_path(root, item, provider)
         if path.is_dir():
@@ -90,7 +100,8 @@ def expected_paths(root: Path, wanted: list[Wanted], order: tuple[str, ...]) -> 
     for item in wanted:
         path = local_tree(root, item) if "local" in order else None
         if path is None:
-            provider = next((p for p in order if p != "local" and (p != "debian" or item.pin.debian)), order[-1])
+            provider = next((p for p in order if p != "local" and (p != "debian" or item.pin.debian)
+                             and (p != "tarball" or item.pin.sha256)), order[-1])
             path = store_path(root, item, provider)
         result[context_name(item.component.name)] = path
     return result
@@ -114,6 +125,8 @@ def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str) -> Pa
                 return path
             if provider == "debian":
                 return fetch_debian(root, item)
+            if provider == "tarball":
+                return fetch_tarball(root, item)
             if provider == "mercurial":
                 return fetch_mercurial(root, item)
             raise SourceError(f"unknown provider '{provider}'")
@@ -191,6 +204,42 @@ def reachable(url: str, timeout: float = 10) -> str | None:
         return None  # it answered
     except (urllib.error.URLError, OSError) as exc:
         return str(getattr(exc, "reason", exc))
+
+
+def fetch_tarball(root: Path, item: Wanted) -> Path:
+    """Download the release tarball, check its pinned sha256, unpack it (its top folder dropped)."""
+    url = item.tarball_url
+    if not url:
+        raise SourceError("no tarball URL (component 'tarball' or pin 'tarball')")
+    if not item.pin.sha256:
+        raise SourceError(f"no sha256 pinned for {url}")
+    target = store_path(root, item, "tarball")
+    if target.is_dir():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+        archive = Path(tmp) / "archive"
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as exc:
+            raise SourceError(f"{url} not reachable ({getattr(exc, 'reason', exc)})") from None
+        if digest.hexdigest() != item.pin.sha256:
+            raise SourceError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, pinned {item.pin.sha256})")
+        unpacked = Path(tmp) / "unpacked"
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(unpacked, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise SourceError(f"{url}: not a readable tarball ({exc})") from None
+        entries = list(unpacked.iterdir())
+        tree = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tree.rename(target)
+    return target
 
 
 def fetch_mercurial(root: Path, item: Wanted) -> Path:
