@@ -96,17 +96,32 @@ def apt_update() -> None:
         _apt_updated = True
 
 
-def upgrades_in(simulation: str, allowed: set[str]) -> list[str]:
-    """Installed packages an ``apt-get -s install`` would replace, except the allowed ones.
+def host_release() -> str:
+    """The host's Debian major version (``12`` on bookworm)."""
+    try:
+        return Path("/etc/debian_version").read_text().strip().split(".")[0]
+    except OSError:
+        return ""
 
-    Lines look like ``Inst libc6 [2.36-9] (2.41-12 Debian:13.8/stable [amd64])``:
-    a bracketed old version means an installed package would change.
+
+def upgrades_in(simulation: str, allowed: set[str], release: str | None = None) -> list[str]:
+    """Installed packages an ``apt-get -s install`` would replace from another Debian release.
+
+    Lines look like ``Inst libc6 [2.36-9] (2.41-12 Debian:13.8/stable [amd64])``: a bracketed old
+    version means an installed package would change.  Updates of the host's own release
+    (``Debian:12.x``, ``Debian-Security:12``) are fine; anything from another release is not,
+    except the allowed packages.
     """
+    release = host_release() if release is None else release
     found = []
     for line in simulation.splitlines():
-        match = re.match(r"^Inst (\S+) \[([^\]]+)\] \((\S+)", line)
-        if match and match.group(1).split(":")[0] not in allowed:
-            found.append(f"{match.group(1)} {match.group(2)} -> {match.group(3)}")
+        match = re.match(r"^Inst (\S+) \[([^\]]+)\] \((\S+) (\S+)", line)
+        if not match or match.group(1).split(":")[0] in allowed:
+            continue
+        origin = re.match(r"^[A-Za-z-]+:(\d+)", match.group(4))
+        if release and origin and origin.group(1) == release:
+            continue  # a point or security update of the host's own release
+        found.append(f"{match.group(1)} {match.group(2)} -> {match.group(3)}")
     return found
 
 
@@ -362,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         ensure_docker()
         ensure_qemu(platforms)
         apt_install(["dpkg-dev"])  # dpkg-source, for Debian source packages
+        # Database servers the smoke tests of the plugins image start (not as services).
+        apt_install(["postgresql", "mariadb-server"])
         registries = {cfg.settings.registry}
         base_registry = cfg.settings.base_registry
         if base_registry and is_local(base_registry):
