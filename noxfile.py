@@ -97,3 +97,9 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Measure cold, cross, emulated and rebuild times, memory and sizes in one run (options after --)."""
     _call(session, cli.main, ["bench", *session.posargs])
+
+
+@nox.session(python=False, name="import")
+def import_records(session: nox.Session) -> None:
+    """Add build records of other hosts or runs to a results file (files and filters after --)."""
+    _call(session, cli.main, ["import", *session.posargs])

@@ -54,3 +54,57 @@ def test_sequential_against_parallel():
     headers, rows = report.sequential_table([par, seq])
     assert rows == [["1.10.1", "orthanc-plugins", "armv7", "x86-64, 2 cores, 24 GiB", "100", "250", "2.50",
                      "2048", "1024", "0.50"]]
+
+
+def test_date_filters_compare_with_the_end_and_take_whole_days():
+    assert len(report.select(RECORDS, since="2026-01-02")) == 1
+    assert len(report.select(RECORDS, until="2026-01-01")) == 3  # the whole first day
+    assert len(report.select(RECORDS, since="2026-01-01T00:00:01")) == 1
+    assert report.select(RECORDS, since="2026-01-03") == []
+
+
+def test_stage_only_builds_stay_out_of_the_image_table():
+    headers, rows = report.build_table([*RECORDS, rec("orthanc-plugins", "amd64", 5.0, only_stages=["build-gdcm"])])
+    assert ["1.10.1", "orthanc-plugins", "", "", "OOM"] in rows
+
+
+def test_modes_pair_sequential_with_parallel_not_with_budget():
+    par = rec("orthanc-plugins", "amd64", 100.0, memory_build_peak_bytes=2 * 2**30, end="1")
+    one = rec("orthanc-plugins", "amd64", 150.0, memory_build_peak_bytes=2**30, end="2",
+              scheduler={"max_parallel": 1, "memory_budget_bytes": None})
+    budget = rec("orthanc-plugins", "amd64", 120.0, memory_build_peak_bytes=2**30, end="3",
+                 scheduler={"max_parallel": None, "memory_budget_bytes": 3 * 2**30})
+    assert [report.mode(r) for r in (par, one, budget)] == ["parallel", "sequential", "budget"]
+    _, rows = report.sequential_table([par, one, budget])
+    assert rows[0][4:7] == ["100", "150", "1.50"] and rows[0][-1] == "0.50"
+
+
+def test_size_table():
+    headers, rows = report.size_table([rec("orthanc", "amd64", 1.0, size_bytes=182 * 2**20),
+                                       rec("orthanc", "armv7", 1.0, size_bytes=144 * 2**20),
+                                       rec("orthanc-plugins", "amd64", 1.0)])
+    assert headers == ["set", "image", "amd64 MiB", "armv7 MiB"]
+    assert rows == [["1.10.1", "orthanc", "182", "144"]]
+
+
+def test_chart_is_a_png(tmp_path):
+    headers, rows = report.build_table(RECORDS)
+    path = tmp_path / "times.png"
+    report.chart(headers, rows, path)
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+
+
+def test_readme_block_is_replaced_between_its_markers():
+    start, end = report.README_START.format(name="t"), report.README_END.format(name="t")
+    text = f"intro\n{start}\nold table\n{end}\noutro\n"
+    assert report.readme_block(text, "t", "new") == f"intro\n{start}\nnew\n{end}\noutro\n"
+    import pytest
+    with pytest.raises(ValueError, match="no '<!-- u:"):
+        report.readme_block(text, "u", "new")
+
+
+def test_cold_filter():
+    records = [rec("orthanc", "amd64", 500.0, no_cache=True), rec("orthanc", "amd64", 2.0, no_cache=False),
+               rec("orthanc", "armv7", 3.0)]
+    assert [r["wall_seconds"] for r in report.select(records, cold=True)] == [500.0]

@@ -76,3 +76,9 @@ def test_transient_export_failure_is_recognised():
     assert runner.transient(failed)
     assert not runner.transient(record(status="failed", errors=["RUN make: exit code: 2"]))
     assert not runner.transient(record(status="ok", errors=[]))
+
+
+def test_identity_and_portable_record():
+    record = {"host": {"name": "pi"}, "start": "s", "image": "orthanc", "platforms": ["armv7"], "log": "/x/y"}
+    assert results.identity(record) == ("pi", "s", "orthanc", ("armv7",), ())
+    assert "log" not in results.portable(record) and results.portable(record)["host"] == {"name": "pi"}

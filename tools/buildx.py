@@ -54,9 +54,13 @@ def labels(config: Config, build: Build, options: Options, created: str) -> dict
     }
     if options.source_url:
         result[f"{OCI}.source"] = options.source_url
+    left_out = sorted(name.removeprefix("build-") for name in options.build_contexts if name.startswith("build-"))
     for name in COMPONENTS:
-        result[f"{LABEL_PREFIX}.{name}.version"] = release.pins[name].version
+        if name not in left_out or build.image == "orthanc":
+            result[f"{LABEL_PREFIX}.{name}.version"] = release.pins[name].version
     result[f"{LABEL_PREFIX}.base"] = release.base
+    if left_out and build.image != "orthanc":
+        result[f"{LABEL_PREFIX}.without"] = ",".join(left_out)
     return result
 
 

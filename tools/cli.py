@@ -82,6 +82,9 @@ def _build_parser(sub) -> None:
                    help="start a component stage only while the recorded memory of those running fits, e.g. 3GiB")
     p.add_argument("--stage", action="append", dest="stages", metavar="STAGE",
                    help="build only this stage of the image into the cache (repeatable; scheduled like the rest)")
+    p.add_argument("--without", action="append", metavar="PLUGIN", choices=config_mod.COMPONENTS[1:],
+                   help="leave this plugin out of orthanc-plugins, e.g. when its source cannot be had "
+                        "(repeatable; recorded and labelled on the image)")
     p.add_argument("--no-cache-filter", metavar="STAGES",
                    help="comma-separated stages to build even when cached")
     p.add_argument("--bench", help=argparse.SUPPRESS)  # id|part|run|label, set by the bench command
@@ -137,6 +140,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", dest="images")
     p.add_argument("--platform", action="append", dest="platforms")
     p.add_argument("--host", action="append", dest="hosts")
+    p.add_argument("--cold", action="store_true", help="only builds made without the build cache (--no-cache)")
     p.add_argument("--since", metavar="DATE", help="builds that ended on or after DATE (YYYY-MM-DD[THH:MM])")
     p.add_argument("--until", metavar="DATE", help="builds that ended on or before DATE (a date: the whole day)")
     p.add_argument("--view", choices=VIEWS, default="times",
@@ -159,6 +163,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--until", metavar="DATE")
     p.add_argument("--bench", choices=("latest",), help="only the records of the latest bench run")
+    p.add_argument("--part", choices=bench.PARTS, help="only the records of this bench part")
+    p.add_argument("--cold", action="store_true", help="only builds made without the build cache")
 
     p = sub.add_parser("bench", help="measure build times, rebuilds, memory and sizes side by side", description=(
         "Run the performance figures as ordinary builds, recorded in the results file, and print the "
@@ -332,7 +338,8 @@ def cmd_build(args) -> int:
     builds = matrix.expand(cfg, set_name, platforms, wanted_images, args.sequential, args.together)
     options = _options(cfg, args, _sources(cfg, args, builds))
     scheduled = limits.bounded or bool(args.stages)
-    plans = {build.image: schedule.plan(options.dockerfile.read_text(), build.image, args.stages)
+    left_out = [f"{dockerfile.BUILDER_PREFIX}{name}" for name in args.without or []]
+    plans = {build.image: schedule.plan(options.dockerfile.read_text(), build.image, args.stages, left_out)
              for build in builds} if scheduled else {}
     if options.push and not args.dry_run and options.registry:
         login_from_environment(options.registry)
@@ -359,9 +366,12 @@ def cmd_build(args) -> int:
             "host": host_info,
             "emulated": any(p != host_info["platform"] for p in build.platforms),
             "compiler": compiler,
+            "no_cache": options.no_cache,
         }
         if args.stages:
             record["only_stages"] = list(args.stages)
+        if args.without and build.image != "orthanc":
+            record["without"] = sorted(args.without)
         if args.bench:
             bench_id, part, run, label = args.bench.split("|", 3)
             record["bench"] = {"id": bench_id, "part": part, "run": int(run), "label": label}
@@ -408,8 +418,16 @@ def _sources(cfg, args, builds) -> dict[str, str]:
     text = args.dockerfile.read_text()
     stages_only = getattr(args, "stages", None)
     used = dockerfile.contexts_of(text, stages_only) if stages_only else dockerfile.named_contexts(text)
+    without = getattr(args, "without", None) or []
+    used -= {sources.context_name(name) for name in without}
+    placeholders = {}
+    if without:
+        # A named context with a stage's name replaces that stage: an empty /out, nothing built.
+        empty = args.sources_dir.resolve() / ".left-out"
+        (empty / "out").mkdir(parents=True, exist_ok=True)
+        placeholders = {f"{dockerfile.BUILDER_PREFIX}{name}": str(empty) for name in without}
     if not used:
-        return {}
+        return placeholders
     order = tuple(p.strip() for p in args.source_order.split(",") if p.strip())
     for provider in order:
         if provider not in sources.PROVIDERS:
@@ -425,7 +443,7 @@ def _sources(cfg, args, builds) -> dict[str, str]:
         found = sources.fetch_all(root, wanted, order, release.name)
         for name, path in found.items():
             print(f"    source {name}: {path}", flush=True)
-    return {name: str(path.resolve()) for name, path in found.items()}
+    return {**{name: str(path.resolve()) for name, path in found.items()}, **placeholders}
 
 
 def cmd_plan(args) -> int:
@@ -527,7 +545,8 @@ def cmd_report(args) -> int:
         return _write_readme(args.readme)
     files = args.results or [cfg.root / cfg.settings.results]
     records = _read_all(files)
-    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until)
+    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until,
+                           args.cold)
     if not chosen:
         print("no recorded builds" + (" match" if records else f" in {', '.join(map(str, files))}"))
         return 0
@@ -580,9 +599,12 @@ def _write_readme(path: Path) -> int:
 
 def cmd_import(args) -> int:
     records = _read_all(args.files)
-    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until)
+    chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until,
+                           args.cold)
     if args.bench:
         chosen = bench.latest_run(chosen)
+    if args.part:
+        chosen = [r for r in chosen if (r.get("bench") or {}).get("part") == args.part]
     existing = {results.identity(r) for r in results.read(args.into)[0]}
     added = 0
     for record in sorted(chosen, key=lambda r: r["end"]):
@@ -691,8 +713,11 @@ def cmd_smoke(args) -> int:
             continue
         password = secrets.token_hex(12)
         users = {"ORTHANC__REGISTERED_USERS": json.dumps({"smoke": password})}
+        without = smoke.left_out(ref)
+        if without:
+            print(f"    built without {', '.join(without)}", flush=True)
         with smoke.running(ref, oci, users, "smoke", password, timeout) as (client, _, _):
-            found = smoke.check_core(client, version, smoke.CORE_PLUGINS)
+            found = smoke.check_core(client, version, smoke.expected_plugins(image, without))
         print(f"    Orthanc {found['system']['Version']}, plugins {', '.join(found['plugins'])}, "
               f"instance {found['instance']['ID']} stored and read back")
     print("smoke: ok")

@@ -28,7 +28,7 @@ def cell(record: dict) -> str:
 
 
 def select(records: list[dict], sets=None, images=None, platforms=None, hosts=None,
-           since: str | None = None, until: str | None = None) -> list[dict]:
+           since: str | None = None, until: str | None = None, cold: bool = False) -> list[dict]:
     """Records matching every filter given; dates compare with the build's end (ISO 8601, UTC).
 
     ``until`` takes a date or a time: a bare date includes the whole of that day.
@@ -39,7 +39,8 @@ def select(records: list[dict], sets=None, images=None, platforms=None, hosts=No
                 and (not platforms or any(p in platforms for p in r["platforms"]))
                 and (not hosts or r["host"].get("name") in hosts)
                 and (not since or r["end"] >= since)
-                and (not until or r["end"][:len(until)] <= until))
+                and (not until or r["end"][:len(until)] <= until)
+                and (not cold or bool(r.get("no_cache"))))
     return [r for r in records if keep(r)]
 
 

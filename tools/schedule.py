@@ -85,13 +85,14 @@ class Plan:
         return [*self.shared, *self.components, *([self.final] if self.final else [])]
 
 
-def plan(text: str, target: str, only: list[str] | None = None) -> Plan:
+def plan(text: str, target: str, only: list[str] | None = None, without: list[str] | None = None) -> Plan:
     """Which stages to build as separate jobs for ``target`` (pure: from the Dockerfile's text).
 
     Shared stages are those two or more components start from; the last shared stage
     before each component is a job (it builds the shared stages before it).  A component waits for the shared
     jobs it starts from; the final target waits for everything.  With ``only``, just
     those stages of the target (and what they start from) are built, and no image.
+    Stages ``without`` are not built (the build replaces them with named contexts).
     """
     deps = dependencies(text)
     if target not in deps:
@@ -102,7 +103,7 @@ def plan(text: str, target: str, only: list[str] | None = None) -> Plan:
         if name not in needed:
             raise ScheduleError(f"--stage: '{name}' is not a stage of {target} "
                                 f"(its stages: {', '.join(n for n in order if n in needed)})")
-    components = [name for name in order if name in (only or needed)
+    components = [name for name in order if name in (only or needed) and name not in (without or ())
                   and (only or name.startswith(BUILDER_PREFIX))]
     above = {name: ancestors(deps, name) for name in order}
     counts: dict[str, int] = {}

@@ -15,6 +15,31 @@ from dataclasses import dataclass, field
 
 # Plugin IDs as /plugins reports them, per image.
 CORE_PLUGINS = {"serve-folders", "worklists"}
+#: What /plugins lists for each plugin component.
+PLUGIN_NAMES = {
+    "postgresql": {"postgresql-index", "postgresql-storage"},
+    "mysql": {"mysql-index", "mysql-storage"},
+    "dicomweb": {"dicom-web"},
+    "gdcm": {"gdcm"},
+    "webviewer": {"web-viewer"},
+    "wsi": {"wsi"},
+}
+WITHOUT_LABEL = "org.orthanc-images.without"
+
+
+def expected_plugins(image: str, without: list[str]) -> set[str]:
+    """The plugins an image must load: the samples, and for orthanc-plugins every plugin not left out."""
+    if image == "orthanc":
+        return set(CORE_PLUGINS)
+    return CORE_PLUGINS.union(*[names for c, names in PLUGIN_NAMES.items() if c not in without])
+
+
+def left_out(ref: str) -> list[str]:
+    """The plugins an image was built without (its label)."""
+    proc = subprocess.run(["docker", "image", "inspect", "--format",
+                           "{{index .Config.Labels \"" + WITHOUT_LABEL + "\"}}", ref], capture_output=True, text=True)
+    value = proc.stdout.strip() if proc.returncode == 0 else ""
+    return [x for x in value.split(",") if x and x != "<no value>"]
 
 
 class SmokeError(Exception):
@@ -97,8 +122,12 @@ class Container:
 
 
 def start(image: str, platform: str, env: dict[str, str], network: str | None = None,
-          name: str | None = None) -> Container:
+          name: str | None = None, hosts: dict[str, str] | None = None) -> Container:
+    """Start the image detached, 8042 published on a free local port; ``hosts`` adds /etc/hosts names
+    (``host-gateway`` is the Docker host, where test databases listen)."""
     cmd = ["docker", "run", "-d", "--platform", platform, "-p", "127.0.0.1::8042"]
+    for host_name, address in (hosts or {}).items():
+        cmd += ["--add-host", f"{host_name}:{address}"]
     for key, value in env.items():
         cmd += ["-e", f"{key}={value}"]
     if network:
@@ -138,9 +167,10 @@ def wait_ready(client: Client, container: Container, seconds: float) -> dict:
 
 
 @contextlib.contextmanager
-def running(image: str, platform: str, env: dict[str, str], user: str, password: str, seconds: float):
+def running(image: str, platform: str, env: dict[str, str], user: str, password: str, seconds: float,
+            hosts: dict[str, str] | None = None):
     """A started container, once Orthanc answers: yields (client, container, /system); removed after."""
-    container = start(image, platform, env)
+    container = start(image, platform, env, hosts=hosts)
     try:
         client = Client(f"http://127.0.0.1:{container.port}", user, password)
         system = wait_ready(client, container, seconds)
