@@ -15,7 +15,7 @@ FIXTURE = ROOT / "tests" / "fixture" / "Dockerfile"
 def test_branch_args_are_declared_late(path):
     """Each <COMPONENT>_BRANCH is declared in its own builder stage only, never globally."""
     global_args, stages = dockerfile.stages(path.read_text())
-    assert global_args == ["BASE_IMAGE", "BUILDER"]
+    assert global_args == ["BASE_IMAGE", "BUILDER", "LIBRARIES"]
     for component in config.COMPONENTS:
         arg = f"{component.upper()}_BRANCH"
         where = [stage.name for stage in stages if arg in stage.args]

@@ -16,9 +16,9 @@ PLUGINS = ["build-postgresql", "build-mysql", "build-dicomweb", "build-gdcm", "b
 
 def test_plan_of_the_plugins_image():
     plan = schedule.plan(REAL, "orthanc-plugins")
-    assert plan.jobs == ["builder-base", "plugin-base", "build-orthanc", *PLUGINS, "orthanc-plugins"]
-    assert plan.after["build-orthanc"] == {"builder-base"}
-    assert plan.after["build-gdcm"] == {"builder-base", "plugin-base"}
+    assert plan.jobs == ["builder", "plugin-base", "build-orthanc", *PLUGINS, "orthanc-plugins"]
+    assert plan.after["build-orthanc"] == {"builder"}
+    assert plan.after["build-gdcm"] == {"builder", "plugin-base"}
     assert plan.after["orthanc-plugins"] == set(plan.jobs) - {"orthanc-plugins"}
     # Each stage is built first by exactly one job: --no-cache applies there only.
     owned = [stage for job in plan.jobs for stage in plan.owns[job]]
@@ -30,7 +30,7 @@ def test_plan_of_the_plugins_image():
 def test_plan_of_the_core_image_and_the_fixture():
     assert schedule.plan(REAL, "orthanc").jobs == ["build-orthanc", "orthanc"]
     plan = schedule.plan(FIXTURE, "orthanc-plugins")
-    assert plan.jobs == ["builder-base", "build-orthanc", *PLUGINS, "orthanc-plugins"]
+    assert plan.jobs == ["builder", "build-orthanc", *PLUGINS, "orthanc-plugins"]
 
 
 def test_plan_of_some_stages_only():

@@ -120,3 +120,45 @@ def test_tarball_checksum_mismatch_stops_and_keeps_nothing(tmp_path):
 def test_tarball_without_a_pinned_checksum_is_refused(tmp_path):
     with pytest.raises(sources.SourceError, match=r"tarball: no sha256 pinned for https://"):
         sources.fetch(tmp_path, _item("https://example.org/x.tar.gz", None), ("tarball",), "1.10.1")
+
+
+def _orthanc_tree(root, url):
+    tree = root / "orthanc" / "debian-1.10.1+dfsg-2+deb12u1"
+    cmake = tree / "OrthancFramework" / "Resources" / "CMake"
+    cmake.mkdir(parents=True)
+    (cmake / "DcmtkConfiguration.cmake").write_text(
+        f'DownloadPackage("abc" "{url}/dcmtk-3.6.5.zip" "x")\nDownloadPackage("def" "{url}/boost.tar.gz" "y")\n')
+    (cmake / "Other.cmake").write_text('set(X "https://elsewhere.example.org/ThirdPartyDownloads")\n')
+    return tree
+
+
+def test_third_party_url_is_read_from_the_source(tmp_path):
+    tree = _orthanc_tree(tmp_path, "http://orthanc.example.org/ThirdPartyDownloads")
+    assert sources.third_party_url(tree) == "http://orthanc.example.org/ThirdPartyDownloads"
+    assert sources.third_party_url(tmp_path / "nothing") is None
+
+
+def test_static_build_fails_early_when_the_downloads_are_out_of_reach(tmp_path):
+    import subprocess
+    import sys
+    import time
+    _orthanc_tree(tmp_path / "src", "http://127.0.0.1:9/ThirdPartyDownloads")  # nothing listens on port 9
+    results = tmp_path / "builds.jsonl"
+    began = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "tools", "build", "--set", "1.10.1", "--platform", "amd64",
+                           "--image", "orthanc", "--static", "--source", "local", "--sources-dir",
+                           str(tmp_path / "src"), "--results", str(results)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: --static: set '1.10.1': the static build downloads third-party code "
+                                  "from http://127.0.0.1:9/ThirdPartyDownloads, which is not reachable (")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "docker buildx build" not in proc.stdout and not results.exists()
+    assert time.monotonic() - began < 60  # seconds, not the hour a failing download costs mid-build
+
+
+def test_static_build_passes_its_argument():
+    from tools import buildx, matrix
+    build = matrix.Build("1.10.1", "orthanc", ("amd64",))
+    options = buildx.Options(registry="r", namespace="n", base_registry="", dockerfile=ROOT / "x",
+                             context=ROOT, static=True)
+    assert buildx.build_args(CFG, build, options)["LIBRARIES"] == "static"

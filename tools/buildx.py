@@ -26,6 +26,7 @@ class Options:
     builder: str | None = None
     docker_context: str | None = None  # a builder that is a docker context (docker driver)
     emulate: bool = False
+    static: bool = False  # Orthanc's static build (downloads) instead of the distribution's libraries
     cache_registry: bool = False
     revision: str = "unknown"
     source_url: str = ""
@@ -39,6 +40,8 @@ def build_args(config: Config, build: Build, options: Options) -> dict[str, str]
         "BASE_IMAGE": config.base_image(release, options.base_registry),
         "BUILDER": "emulated" if options.emulate else "cross",
     }
+    if options.static:
+        args["LIBRARIES"] = "static"
     for name in COMPONENTS:
         args[config.components[name].build_arg] = release.pins[name].branch
     return args

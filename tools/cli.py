@@ -82,6 +82,9 @@ def _build_parser(sub) -> None:
                    help="start a component stage only while the recorded memory of those running fits, e.g. 3GiB")
     p.add_argument("--stage", action="append", dest="stages", metavar="STAGE",
                    help="build only this stage of the image into the cache (repeatable; scheduled like the rest)")
+    p.add_argument("--static", action="store_true",
+                   help="Orthanc's static build (its own copies of DCMTK, Boost, ..., downloaded from Orthanc's "
+                        "servers while compiling) instead of the distribution's libraries; needs the internet")
     p.add_argument("--without", action="append", metavar="PLUGIN", choices=config_mod.COMPONENTS[1:],
                    help="leave this plugin out of orthanc-plugins, e.g. when its source cannot be had "
                         "(repeatable; recorded and labelled on the image)")
@@ -277,11 +280,28 @@ def _options(cfg, args, build_contexts=None) -> buildx.Options:
         builder=None if docker_context else builder,
         docker_context=docker_context,
         emulate=getattr(args, "emulate", False),
+        static=getattr(args, "static", False),
         cache_registry=getattr(args, "cache_registry", False),
         revision=git("rev-parse", "HEAD") or "unknown",
         source_url=source_url(),
         build_contexts=build_contexts or {},
     )
+
+
+def _check_static(set_name: str, options: buildx.Options, dry_run: bool) -> None:
+    """A static build downloads third-party code while compiling: fail now, not an hour in."""
+    tree = options.build_contexts.get(sources.context_name("orthanc"))
+    url = sources.third_party_url(Path(tree)) if tree and Path(tree).is_dir() else None
+    if url is None:
+        if dry_run:
+            return
+        raise UsageError(f"--static: set '{set_name}': no third-party download URL in the Orthanc source")
+    reason = None if dry_run else sources.reachable(url + "/")
+    if reason:
+        raise UsageError(f"--static: set '{set_name}': the static build downloads third-party code from {url}, "
+                         f"which is not reachable ({reason}); build against the distribution's libraries "
+                         "(leave out --static) or where that server can be reached")
+    print(f"    static build: third-party code from {url}", flush=True)
 
 
 def _check_overrides(args) -> None:
@@ -337,6 +357,8 @@ def cmd_build(args) -> int:
     wanted_images = args.images or ([cfg.settings.default_image] if args.default_image else None)
     builds = matrix.expand(cfg, set_name, platforms, wanted_images, args.sequential, args.together)
     options = _options(cfg, args, _sources(cfg, args, builds))
+    if args.static:
+        _check_static(cfg.release_set(set_name).name, options, args.dry_run)
     scheduled = limits.bounded or bool(args.stages)
     left_out = [f"{dockerfile.BUILDER_PREFIX}{name}" for name in args.without or []]
     plans = {build.image: schedule.plan(options.dockerfile.read_text(), build.image, args.stages, left_out)
@@ -367,6 +389,7 @@ def cmd_build(args) -> int:
             "emulated": any(p != host_info["platform"] for p in build.platforms),
             "compiler": compiler,
             "no_cache": options.no_cache,
+            "libraries": "static" if options.static else "system",
         }
         if args.stages:
             record["only_stages"] = list(args.stages)

@@ -18,6 +18,7 @@ naming the set, the component and every provider's reason.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import tarfile
@@ -261,3 +262,19 @@ def fetch_mercurial(root: Path, item: Wanted) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         clone.rename(target)
     return target
+
+
+THIRD_PARTY_RE = re.compile(r"https?://[A-Za-z0-9.:/_-]*(?:ThirdPartyDownloads|third-party-downloads)")
+
+
+def third_party_url(tree: Path) -> str | None:
+    """Where a static build of this Orthanc source downloads third-party code from (its CMake files)."""
+    counts: dict[str, int] = {}
+    for path in sorted(tree.rglob("*.cmake")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for url in THIRD_PARTY_RE.findall(text):
+            counts[url] = counts.get(url, 0) + 1
+    return max(counts, key=counts.get) if counts else None

@@ -124,7 +124,7 @@ def test_sequential_runs_builders_one_after_another_and_parallel_does_not(fixtur
     sequential, parallel = fixture_builds.records()[-2:]
     assert sequential["sequential"] and not parallel["sequential"]
     assert sequential["scheduler"]["max_concurrent"] == 1
-    assert [j["target"] for j in sequential["jobs"]] == ["builder-base", *BUILDERS, "orthanc-plugins"]
+    assert [j["target"] for j in sequential["jobs"]] == ["builder", *BUILDERS, "orthanc-plugins"]
     seq = intervals(sequential)
     for (_, end, name), (start, _, nxt) in zip(seq, seq[1:]):
         assert start >= end - 0.05, f"{nxt} started {end - start:.2f}s before {name} ended"
