@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         apt_install(["dpkg-dev"])  # dpkg-source, for Debian source packages
         # Database servers the smoke tests of the plugins image start (not as services).
         apt_install(["postgresql", "mariadb-server"])
+        apt_install(["chromium"])  # headless, for the Orthanc Explorer test
         registries = {cfg.settings.registry}
         base_registry = cfg.settings.base_registry
         if base_registry and is_local(base_registry):

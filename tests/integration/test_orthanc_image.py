@@ -140,3 +140,24 @@ def test_real_image_native_per_platform_then_manifest(tmp_path, namespace):
         out = subprocess.run(["docker", "run", "--rm", "--platform", platform, "--entrypoint", "uname", ref, "-m"],
                              capture_output=True, text=True, check=True).stdout
         assert out.strip() == machine
+
+
+def explorer_dom(url: str) -> str:
+    """The page as a real headless Chromium renders it, scripts run (Debian's chromium)."""
+    proc = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+                           "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_orthanc_explorer_lists_the_uploaded_study_in_chromium(built):
+    """The Explorer's JavaScript (restored from Debian's packaging) runs and shows what was stored."""
+    env = {"ORTHANC_ALLOW_UNAUTHENTICATED": "true"}  # a browser without credentials
+    with smoke.running(IMAGE, "linux/amd64", env, "", "", 120) as (client, container, _):
+        data, uids = smoke.make_dicom(patient="EXPLORER^CHECK")
+        stored = client.json("POST", "/instances", data, content_type="application/dicom")
+        base = f"http://127.0.0.1:{container.port}/app/explorer.html"
+        patients = explorer_dom(base + "#find-patients")
+        patient = explorer_dom(f"{base}#patient?uuid={stored['ParentPatient']}")
+    assert "EXPLORER^CHECK" in patients and uids["PatientID"] in patients
+    assert "smoke test" in patient  # the study's description, in the patient's list of studies
