@@ -174,6 +174,10 @@ def run_scheduled(
         begin = time.time()
         code, tracker, interrupted = stream_build(commands[target], log_base.with_name(
             f"{log_base.name}.{target}.rawjson"), emit, started)
+        if code != 0 and not interrupted and transient({"status": "failed", "errors": tracker.errors()}):
+            emit(f"--> job {target}: image export hit a transient snapshot error; trying once more")
+            code, tracker, interrupted = stream_build(commands[target], log_base.with_name(
+                f"{log_base.name}.{target}.retry.rawjson"), emit, started)
         end = time.time()
         usage = sampler.stop()
         stages = tracker.stages()
