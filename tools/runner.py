@@ -88,6 +88,17 @@ def _status(code: int, tracker: Tracker, interrupted: bool) -> str:
     return "OOM" if is_oom(tracker.errors()) else "failed"
 
 
+def _complete(record: dict, results_file: Path, finish: Callable[[dict], dict] | None,
+              interrupted: bool) -> dict:
+    """Add what ``finish`` measures of a successful build, append the record, return it."""
+    if finish and record["status"] == "ok":
+        record = finish(record)  # facts about what was built, e.g. its size
+    results.append(results_file, record)
+    if interrupted:
+        raise KeyboardInterrupt
+    return record
+
+
 def run(
     cmd: list[str],
     *,
@@ -122,12 +133,7 @@ def run(
         "errors": tracker.errors(),
         "log": str(raw_log),
     }
-    if finish and record["status"] == "ok":
-        record = finish(record)  # facts about what was built, e.g. its size
-    results.append(results_file, record)
-    if interrupted:
-        raise KeyboardInterrupt
-    return record
+    return _complete(record, results_file, finish, interrupted)
 
 
 def merge_stages(trackers: list[Tracker]) -> list[dict]:
@@ -239,9 +245,4 @@ def run_scheduled(
                       "max_concurrent": schedule.max_concurrency([(j["start"], j["end"]) for j in ordered])},
         "jobs": ordered,
     }
-    if finish and record["status"] == "ok":
-        record = finish(record)  # facts about what was built, e.g. its size
-    results.append(results_file, record)
-    if interrupted:
-        raise KeyboardInterrupt
-    return record
+    return _complete(record, results_file, finish, interrupted)
