@@ -29,6 +29,7 @@ DEFAULT_DOCKERFILE = ROOT / "dockerfiles" / "Dockerfile"
 DEFAULT_SOURCES = ROOT / "sources"
 #: Build records behind the README's build-time table (committed).
 REFERENCE = ROOT / "docs" / "build-times.jsonl"
+CHART = REFERENCE.with_suffix(".png")
 VIEWS = ("times", "stages", "sequential", "sizes", "bench")
 EXIT_USAGE = 2
 
@@ -616,7 +617,10 @@ def _write_readme(path: Path) -> int:
         path.write_text(report.readme_block(text, "build-times", readme_table()))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: {exc}") from None
-    print(f"wrote the build-time table of {REFERENCE.relative_to(ROOT)} into {path}")
+    headers, rows = report.build_table(_read_all([REFERENCE]))
+    report.chart(headers, rows, CHART)
+    print(f"wrote the build-time table of {REFERENCE.relative_to(ROOT)} into {path}, "
+          f"and its chart to {CHART.relative_to(ROOT)}")
     return 0
 
 
@@ -681,8 +685,11 @@ def cmd_bench(args) -> int:
 
     def build(step: bench.Step, extra: list[str]) -> int:
         print(f"==> bench {step.part} run {step.run}: {step.label}", flush=True)
-        return main(["build", *step.argv, *extra, "--config", str(args.config), "--results", str(results_file),
+        code = main(["build", *step.argv, *extra, "--config", str(args.config), "--results", str(results_file),
                      "--bench", f"{run_id}|{step.part}|{step.run}|{step.label}"])
+        if code == 130:
+            raise KeyboardInterrupt  # Ctrl-C ends the bench, not just the build under way
+        return code
 
     wanted = {w.component.name: w for w in sources.plan(cfg, release, [image])}
     outcomes = bench.execute(plan, build, sources_dir=args.sources_dir.resolve(),

@@ -157,11 +157,15 @@ class Tracker:
                 grouped.setdefault(vertex.stage, []).append(vertex)
         result = []
         for name, vertices in grouped.items():
+            # A stage that ran is timed by the steps that ran: a cached step can report the time
+            # it first ran, in an earlier build.
+            ran = [v for v in vertices if not v.cached]
+            vertices = ran or vertices
             starts = [v.started for v in vertices if v.started is not None]
             ends = [v.completed for v in vertices if v.completed is not None]
             if not starts or not ends:
                 continue
-            result.append(StageTimes(name, min(starts), max(ends), all(v.cached for v in vertices), len(vertices)))
+            result.append(StageTimes(name, min(starts), max(ends), not ran, len(grouped[name])))
         return sorted(result, key=lambda s: (s.started, s.name))
 
     def errors(self) -> list[str]:
