@@ -349,6 +349,31 @@ def _commands(cfg, build, options, plan, limits, log_base: Path, created: str) -
     return commands
 
 
+def _record(build, options: buildx.Options, args, host_info: dict, compiler: str) -> dict:
+    """What the results file says of a build besides its outcome."""
+    record = {
+        "set": build.set_name,
+        "image": build.image,
+        "platforms": list(build.platforms),
+        "sequential": build.sequential,
+        "tags": buildx.tags(build, options),
+        "pushed": options.push,
+        "host": host_info,
+        "emulated": any(p != host_info["platform"] for p in build.platforms),
+        "compiler": compiler,
+        "no_cache": options.no_cache,
+        "libraries": "static" if options.static else "system",
+    }
+    if args.stages:
+        record["only_stages"] = list(args.stages)
+    if args.without and build.image != "orthanc":
+        record["without"] = sorted(args.without)
+    if args.bench:
+        bench_id, part, run, label = args.bench.split("|", 3)
+        record["bench"] = {"id": bench_id, "part": part, "run": int(run), "label": label}
+    return record
+
+
 def cmd_build(args) -> int:
     cfg = config_mod.load(args.config)
     _check_overrides(args)
@@ -379,26 +404,7 @@ def cmd_build(args) -> int:
         commands = _commands(cfg, build, options, plans.get(build.image), limits, logs / base, created=now())
         if args.dry_run:
             continue
-        record = {
-            "set": build.set_name,
-            "image": build.image,
-            "platforms": list(build.platforms),
-            "sequential": build.sequential,
-            "tags": buildx.tags(build, options),
-            "pushed": options.push,
-            "host": host_info,
-            "emulated": any(p != host_info["platform"] for p in build.platforms),
-            "compiler": compiler,
-            "no_cache": options.no_cache,
-            "libraries": "static" if options.static else "system",
-        }
-        if args.stages:
-            record["only_stages"] = list(args.stages)
-        if args.without and build.image != "orthanc":
-            record["without"] = sorted(args.without)
-        if args.bench:
-            bench_id, part, run, label = args.bench.split("|", 3)
-            record["bench"] = {"id": bench_id, "part": part, "run": int(run), "label": label}
+        record = _record(build, options, args, host_info, compiler)
         finish = None
         if not options.push and not args.stages and len(build.platforms) == 1:
             ref, oci = buildx.tags(build, options)[0], cfg.platforms[build.platforms[0]]
