@@ -453,9 +453,12 @@ def _sources(cfg, args, builds) -> dict[str, str]:
     placeholders = {}
     if without:
         # A named context with a stage's name replaces that stage: an empty /out, nothing built.
+        # The left-out stage's source context gets the same empty folder: BuildKit resolves every
+        # context a Dockerfile names, and an unknown one would be looked up on Docker Hub.
         empty = args.sources_dir.resolve() / ".left-out"
         (empty / "out").mkdir(parents=True, exist_ok=True)
-        placeholders = {f"{dockerfile.BUILDER_PREFIX}{name}": str(empty) for name in without}
+        placeholders = {key: str(empty) for name in without
+                        for key in (f"{dockerfile.BUILDER_PREFIX}{name}", sources.context_name(name))}
     if not used:
         return placeholders
     order = tuple(p.strip() for p in args.source_order.split(",") if p.strip())
