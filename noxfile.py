@@ -90,7 +90,7 @@ def provision(session: nox.Session) -> None:
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit and real-Docker integration tests)."""
-    session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-ra", "tests"]))
+    session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-ra", "--durations=20", "tests"]))
 
 
 @nox.session(python=False)

@@ -78,7 +78,7 @@ def test_a_stage_job_fills_the_cache_only():
     assert pairs(cmd, "--output") == ["type=cacheonly"]
     assert pairs(cmd, "--no-cache-filter") == ["build-gdcm"]
     assert "--tag" not in cmd and "--label" not in cmd and "--load" not in cmd and "--push" not in cmd
-    assert len(pairs(cmd, "--cache-from")) == 1 and "--cache-to" not in cmd
+    assert len(pairs(cmd, "--cache-from")) == 2 and "--cache-to" not in cmd
 
 
 def test_base_registry_override_for_docker_hub():
@@ -94,7 +94,9 @@ def test_emulate_runs_builders_on_the_target():
 def test_registry_cache_per_image_and_platform():
     cmd = command(matrix.Build("1.12.7", "orthanc-plugins", ("arm64",)), cache_registry=True)
     ref = "127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-arm64"
-    assert pairs(cmd, "--cache-from") == [f"type=registry,ref={ref}"]
+    # Its own cache first, then the other image's: the core stages are the same in both.
+    assert pairs(cmd, "--cache-from") == [f"type=registry,ref={ref}",
+                                          "type=registry,ref=127.0.0.1:5000/orthanc/build-cache:orthanc-arm64"]
     assert pairs(cmd, "--cache-to") == [f"type=registry,ref={ref},mode=max"]
     assert "--cache-from" not in command(matrix.Build("1.12.7", "orthanc", ("arm64",)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import COMPONENTS, Config
+from .config import COMPONENTS, IMAGES, Config
 from .matrix import Build, image_ref
 
 LABEL_PREFIX = "org.orthanc-images"
@@ -67,9 +67,16 @@ def labels(config: Config, build: Build, options: Options, created: str) -> dict
     return result
 
 
-def cache_ref(build: Build, options: Options) -> str:
+def cache_ref(build: Build, options: Options, image: str | None = None) -> str:
     """Registry cache of one image and platform(s): a later build of any set reuses unchanged stages."""
-    return image_ref(options.registry, options.namespace, "build-cache", f"{build.image}-{'-'.join(build.platforms)}")
+    return image_ref(options.registry, options.namespace, "build-cache",
+                     f"{image or build.image}-{'-'.join(build.platforms)}")
+
+
+def cache_sources(build: Build, options: Options) -> list[str]:
+    """Where a build looks for cached stages: its own reference first, then the other images' of
+    the same platform(s), since both images share the builder and core stages."""
+    return [cache_ref(build, options, image) for image in (build.image, *[i for i in IMAGES if i != build.image])]
 
 
 def tags(build: Build, options: Options) -> list[str]:
@@ -105,8 +112,9 @@ def command(
         for tag in tags(build, options):
             cmd += ["--tag", tag]
     if options.cache_registry:
+        for source in cache_sources(build, options):
+            cmd += ["--cache-from", f"type=registry,ref={source}"]
         ref = cache_ref(build, options)
-        cmd += ["--cache-from", f"type=registry,ref={ref}"]
         if stage is None:
             cmd += ["--cache-to", f"type=registry,ref={ref},mode=max"]
     cmd += ["--metadata-file", str(metadata_file)]
