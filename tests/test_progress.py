@@ -94,3 +94,16 @@ def test_compiler_cache_hits_per_stage():
     tracker = progress.parse_stream(STREAM + pretty(
         {"logs": [{"vertex": "d2", "stream": 1, "data": base64.b64encode(summary).decode()}]}))
     assert tracker.ccache == {"build-a": {"hits": 205, "calls": 207}}
+
+
+def test_a_base_image_step_does_not_make_a_cached_stage_count_as_run():
+    # BuildKit reports "FROM <image>" uncached on every build, though nothing is built.
+    stream = pretty(
+        {"vertexes": [vertex("f1", "[runtime 1/2] FROM 127.0.0.1:5000/library/debian:bookworm-slim@sha256:00",
+                             "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.02Z")]},
+        {"vertexes": [vertex("f2", "[runtime 2/2] RUN apt-get install", "2026-01-01T00:00:00Z",
+                             "2026-01-01T00:00:00Z", cached=True)]},
+        {"vertexes": [vertex("f3", "[build-a 1/1] RUN make", "2026-01-01T00:00:01Z", "2026-01-01T00:00:05Z")]},
+    )
+    stages = {s.name: s for s in progress.parse_stream(stream).stages()}
+    assert stages["runtime"].cached and not stages["build-a"].cached

@@ -82,6 +82,12 @@ class Vertex:
             return None
         return match.group("stage")
 
+    @property
+    def is_base_image(self) -> bool:
+        """A stage's ``FROM <image>`` step: BuildKit never reports it cached, and it builds nothing."""
+        match = STAGE_RE.match(self.name)
+        return bool(match) and match.group("what").startswith("FROM ")
+
 
 @dataclass
 class StageTimes:
@@ -159,7 +165,7 @@ class Tracker:
         for name, vertices in grouped.items():
             # A stage that ran is timed by the steps that ran: a cached step can report the time
             # it first ran, in an earlier build.
-            ran = [v for v in vertices if not v.cached]
+            ran = [v for v in vertices if not v.cached and not v.is_base_image]
             vertices = ran or vertices
             starts = [v.started for v in vertices if v.started is not None]
             ends = [v.completed for v in vertices if v.completed is not None]
