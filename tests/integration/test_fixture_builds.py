@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
@@ -174,8 +175,10 @@ def test_bumping_one_component_rebuilds_that_stage_only(fixture_builds, tmp_path
     base = ["--set", "2.0.0", "--platform", "amd64", "--image", "orthanc-plugins", "--max-parallel", "2"]
     fixture_builds.build(*base)
     bumped = tmp_path / "versions.toml"
+    # A version never built before on this host (BuildKit's cache outlives test runs).
+    patch = time.time_ns()
     bumped.write_text((FIXTURE / "versions.toml").read_text().replace('postgresql = "9.1"\nmysql = "9.2"\ndicomweb = "9.3"\ngdcm = "9.4"\nwebviewer = "9.5"\nwsi = "9.6"',
-                                                                      'postgresql = "9.1.1"\nmysql = "9.2"\ndicomweb = "9.3"\ngdcm = "9.4"\nwebviewer = "9.5"\nwsi = "9.6"', 1))
+                                                                      f'postgresql = "9.1.{patch}"\nmysql = "9.2"\ndicomweb = "9.3"\ngdcm = "9.4"\nwebviewer = "9.5"\nwsi = "9.6"', 1))
     fixture_builds.build(*base, "--config", str(bumped))
     record = fixture_builds.records()[-1]
     ran = {s["stage"] for s in record["stages"] if not s["cached"]}
