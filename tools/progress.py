@@ -76,17 +76,19 @@ class Vertex:
     error: str = ""
 
     @property
-    def stage(self) -> str | None:
+    def _step(self) -> re.Match | None:
+        """The ``[stage N/M] what`` parts of a Dockerfile step's name; None for other vertices."""
         match = STAGE_RE.match(self.name)
-        if not match or match.group("stage") == "internal":
-            return None
-        return match.group("stage")
+        return match if match and match.group("stage") != "internal" else None
+
+    @property
+    def stage(self) -> str | None:
+        return self._step.group("stage") if self._step else None
 
     @property
     def is_base_image(self) -> bool:
         """A stage's ``FROM <image>`` step: BuildKit never reports it cached, and it builds nothing."""
-        match = STAGE_RE.match(self.name)
-        return bool(match) and match.group("what").startswith("FROM ")
+        return bool(self._step) and self._step.group("what").startswith("FROM ")
 
 
 @dataclass
