@@ -7,21 +7,67 @@ def test_steps_order_and_shape():
     steps = bench.steps("1.10.1", "orthanc", ["amd64", "arm64", "armv7"], "amd64", runs=2,
                         emulate=["armv7"], bump="orthanc", memory_stages=["build-gdcm", "build-mysql"])
     parts = [s.part for s in steps]
-    assert parts == ["cold"] * 3 + ["nochange"] * 9 + ["bump"] * 2 + ["memory"] * 3 + ["cold"]
-    assert [s.label for s in steps[:3]] == ["amd64 native", "arm64 cross", "armv7 cross"]
+    assert parts == ["cold"] * 3 + ["nochange"] * 9 + ["bump"] * 3 + ["memory"] * 4 + ["cold"]
+    assert [s.label for s in steps[:3]] == ["arm64 cross", "armv7 cross", "amd64 native"]
     assert steps[-1].label == "armv7 emulated" and "--emulate" in steps[-1].argv
     assert all(s.cold and "--no-cache" in s.argv for s in steps if s.part == "cold")
     assert {s.run for s in steps if s.part == "nochange"} == {0, 1, 2}
-    assert all(s.bump == "orthanc" for s in steps if s.part == "bump")
+    bumps = [s for s in steps if s.part == "bump"]
+    # Run 0 rebuilds unchanged, on the host's platform, built cold last (its cache is warm).
+    assert [(s.run, s.bump) for s in bumps] == [(0, None), (1, "orthanc"), (2, "orthanc")]
+    assert all(s.label == "orthanc on amd64" and s.argv[-1] == "amd64" for s in bumps)
     memory = [s for s in steps if s.part == "memory"]
-    assert [s.argv[-2:] for s in memory] == [("--max-parallel", "2"), ("--max-parallel", "1"),
-                                             ("--memory-budget", "3GiB")]
-    assert all(("--stage", "build-gdcm") == s.argv[6:8] for s in memory)
+    assert [(s.run, s.label) for s in memory] == [(0, "parallel"), (1, "parallel"), (1, "max-parallel 1"),
+                                                  (1, "budget 3GiB")]
+    assert [s.argv[-2:] for s in memory] == [("--max-parallel", "2"), ("--max-parallel", "2"),
+                                             ("--max-parallel", "1"), ("--memory-budget", "3GiB")]
+    assert all(("--stage", "build-gdcm") == s.argv[6:8] and "amd64" in s.argv for s in memory)
+    # Only the measured stages' compiler caches are emptied, and not for the warm-up.
+    assert memory[0].ccache == () and not memory[0].cold
+    assert all(s.ccache == ("ccache-gdcm-amd64", "ccache-mysql-amd64") and not s.cold for s in memory[1:])
+
+
+def test_bump_and_memory_without_the_host_platform():
+    steps = bench.steps("1.10.1", "orthanc", ["arm64", "armv7"], "amd64", parts=("cold", "bump"), runs=1,
+                        emulate=[])
+    assert [s.argv[-1] for s in steps if s.part == "bump"] == ["armv7", "armv7"]
 
 
 def test_steps_of_some_parts():
     steps = bench.steps("1.10.1", "orthanc", ["amd64"], "amd64", parts=("bump",), runs=3)
-    assert [s.part for s in steps] == ["bump"] * 3
+    assert [s.part for s in steps] == ["bump"] * 4
+    assert all("amd64" in s.argv for s in steps)  # no cold part: the host's platform
+
+
+DU = """ID:		m6f6tr0sh631iwyfhasig15ix
+Size:		6.14MB
+Description:	cached mount /ccache from exec /bin/sh -c /opt/orthanc-build/build-plugin.sh postgresql /src "$B" with id "/ccache-postgresql-amd64"
+ID:		smdfk60l5inor4z7yri0gsyfo
+Description:	cached mount /ccache from exec /bin/sh -c /opt/orthanc-build/build-plugin.sh gdcm /src "$B" with id "/ccache-gdcm-amd64"
+ID:		zzz
+Description:	cached mount /ccache from exec /bin/sh -c /opt/orthanc-build/build-plugin.sh gdcm /src "$B" with id "/ccache-gdcm-armv7"
+"""
+
+
+def test_mounts_named():
+    assert bench.mounts_named(DU, ("ccache-gdcm-amd64",)) == ["smdfk60l5inor4z7yri0gsyfo"]
+    assert bench.mounts_named(DU, ("ccache-gdcm-arm",)) == []
+    assert bench.cache_mount_id("build-gdcm", "armv7") == "ccache-gdcm-armv7"
+
+
+def test_bumped_sources_change_compiled_code(tmp_path):
+    tree = tmp_path / "src" / "orthanc" / "debian-1"
+    for name in (".pc/p.patch/OrthancServer/A.cpp", "OrthancFramework/Sources/A.cpp",
+                 "OrthancServer/Plugins/Samples/A.cpp", "OrthancServer/Sources/Main.cpp"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("int main() { return 0; }\n")
+    (tmp_path / "src" / "gdcm" / "debian-2").mkdir(parents=True)
+    root = bench.bumped_sources(tmp_path / "src", "orthanc", "debian-1", 1)
+    changed = root / "orthanc" / "debian-1" / "OrthancServer" / "Sources" / "Main.cpp"
+    added = changed.read_text().splitlines()[-1]
+    assert added.startswith("int OrthancImagesBenchChange1_") and "//" not in added
+    assert (root / "gdcm" / "debian-2").is_symlink()
+    assert (tree / "OrthancServer/Sources/Main.cpp").read_text() == "int main() { return 0; }\n"
 
 
 def rec(part, run, label, seconds, **kw):
@@ -38,6 +84,8 @@ def test_summary_medians_and_ratios():
         rec("nochange", 1, "amd64", 2.0), rec("nochange", 1, "armv7", 3.0),
         rec("nochange", 2, "amd64", 4.0), rec("nochange", 2, "armv7", 4.0),
         rec("nochange", 3, "amd64", 1.0), rec("nochange", 3, "armv7", 1.0),
+        rec("bump", 0, "orthanc on amd64", 600.0),  # warm-up: not counted
+        rec("memory", 0, "parallel", 900.0, memory_build_peak_bytes=9 * 2**30),  # warm-up: not counted
         rec("bump", 1, "orthanc on amd64", 30.0, stages=[{"stage": "build-orthanc", "cached": False},
                                                          {"stage": "builder-base", "cached": True}]),
         rec("bump", 2, "orthanc on amd64", 10.0), rec("bump", 3, "orthanc on amd64", 20.0),

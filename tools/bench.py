@@ -11,11 +11,20 @@ Parts, in the order they run:
   arm / amd64 ratios; emulated builds of the same, where asked, run last;
 - ``nochange``: rebuild the image for every platform of the set with nothing
   changed (repeated; median of the total);
-- ``bump``: change one source file of one component (a patch-level bump) and
-  rebuild the image: only that component's stage and the assembly run, and
-  ccache recompiles only the changed file (repeated; median);
-- ``memory``: compile the named stages from scratch in parallel, one at a time
+- ``bump``: change one source file of one component (a patch-level bump: one
+  new function appended, so the compiler really compiles it) and rebuild the
+  image: only that component's stage and the assembly run, and ccache
+  recompiles only the changed file (repeated; median). Run 0 rebuilds the
+  unchanged image first and is not counted;
+- ``memory``: compile the named stages again, in parallel, one at a time
   (``--max-parallel 1``) and within a memory budget: time and peak memory.
+  Only those stages' compiler caches are emptied, so their dependencies stay
+  cached; run 0 of the parallel mode builds the dependencies and is not counted.
+
+Bump and memory run on the host's platform, which the cold part builds last
+(so its cache is warm: emptying the compiler cache also drops the cached
+results of every step that used it); if the host's platform is not benched, on
+the platform built last.
 
 Image sizes come with every build record (``size_bytes``).
 """
@@ -26,6 +35,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +52,8 @@ class Step:
     run: int
     label: str
     argv: tuple[str, ...]
-    cold: bool = False  # empty the compiler cache first
+    cold: bool = False  # empty the whole compiler cache first
+    ccache: tuple[str, ...] = ()  # else empty just these cache mounts (ids) first
     bump: str | None = None  # component whose source gets a one-line change first
 
 
@@ -67,7 +78,8 @@ def steps(
     base = ("--set", set_name)
     result: list[Step] = []
     if "cold" in parts:
-        for arch in [host_platform, *[p for p in platforms if p != host_platform]]:
+        # The native build last, so the bump and memory parts find the host's cache warm.
+        for arch in [*[p for p in platforms if p != host_platform], *[p for p in platforms if p == host_platform]]:
             how = "native" if arch == host_platform else "cross"
             result.append(Step("cold", 1, f"{arch} {how}",
                                (*base, "--image", image, "--platform", arch, "--no-cache"), cold=True))
@@ -76,21 +88,25 @@ def steps(
         for run in range(0, runs + 1):
             for arch in platforms:
                 result.append(Step("nochange", run, arch, (*base, "--image", image, "--platform", arch)))
+    warm = host_platform if "cold" not in parts or host_platform in platforms else platforms[-1]
     if "bump" in parts:
-        for run in range(1, runs + 1):
-            result.append(Step("bump", run, f"{bump} on {host_platform}",
-                               (*base, "--image", image, "--platform", host_platform), bump=bump))
+        for run in range(0, runs + 1):
+            result.append(Step("bump", run, f"{bump} on {warm}",
+                               (*base, "--image", image, "--platform", warm), bump=bump if run else None))
     if "memory" in parts and memory_stages:
         stage_args = tuple(a for s in memory_stages for a in ("--stage", s))
         recompile = ("--no-cache-filter", ",".join(memory_stages))
-        modes = (("parallel", ("--max-parallel", str(len(memory_stages)))),
-                 ("max-parallel 1", ("--max-parallel", "1")),
-                 (f"budget {memory_budget}", ("--memory-budget", memory_budget)))
-        for label, extra in modes:
+        mounts = tuple(cache_mount_id(stage, warm) for stage in memory_stages)
+        modes = ((0, "parallel", ("--max-parallel", str(len(memory_stages)))),
+                 (1, "parallel", ("--max-parallel", str(len(memory_stages)))),
+                 (1, "max-parallel 1", ("--max-parallel", "1")),
+                 (1, f"budget {memory_budget}", ("--memory-budget", memory_budget)))
+        for run, label, extra in modes:
             # Stages of any component are stages of orthanc-plugins, the image that has them all.
-            result.append(Step("memory", 1, label, (*base, "--image", "orthanc-plugins",
-                                                    "--platform", host_platform,
-                                                    *stage_args, *recompile, *extra), cold=True))
+            result.append(Step("memory", run, label, (*base, "--image", "orthanc-plugins",
+                                                      "--platform", warm,
+                                                      *stage_args, *recompile, *extra),
+                               ccache=mounts if run else ()))
     if "cold" in parts:
         # Emulated builds last: they take the longest by far.
         for arch in emulate or []:
@@ -101,14 +117,46 @@ def steps(
     return result
 
 
-def empty_compiler_cache() -> None:
-    """Drop BuildKit's cache mounts (ccache) so a cold build compiles everything."""
-    subprocess.run(["docker", "buildx", "prune", "--force", "--filter", "type=exec.cachemount"],
-                   check=False, capture_output=True)
+def cache_mount_id(stage: str, arch: str) -> str:
+    """The id of a stage's compiler cache mount, as the Dockerfile names it (``ccache-<component>-<arch>``)."""
+    return f"ccache-{stage.removeprefix('build-')}-{arch}"
+
+
+def mounts_named(du_verbose: str, ids: tuple[str, ...]) -> list[str]:
+    """BuildKit record ids of the cache mounts with these ids, from ``docker buildx du --verbose`` (pure)."""
+    found, record = [], None
+    for line in du_verbose.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "ID":
+            record = value.strip()
+        elif key.strip() == "Description" and record:
+            if any(value.rstrip().endswith(f'with id "/{name}"') or value.rstrip().endswith(f'with id "{name}"')
+                   for name in ids):
+                found.append(record)
+    return found
+
+
+def empty_compiler_cache(ids: tuple[str, ...] = ()) -> None:
+    """Drop BuildKit's cache mounts (ccache): all of them, or those with these ids.
+
+    Dropping a mount also drops the cached results of the steps that used it.
+    """
+    if not ids:
+        subprocess.run(["docker", "buildx", "prune", "--force", "--filter", "type=exec.cachemount"],
+                       check=False, capture_output=True)
+        return
+    listing = subprocess.run(["docker", "buildx", "du", "--verbose", "--filter", "type=exec.cachemount"],
+                             check=False, capture_output=True, text=True).stdout
+    for record in mounts_named(listing, ids):
+        subprocess.run(["docker", "buildx", "prune", "--force", "--filter", f"id={record}"],
+                       check=False, capture_output=True)
 
 
 def bumped_sources(sources_dir: Path, component: str, key: str, run: int) -> Path:
-    """A sources folder whose ``component`` tree differs from the pinned one by one comment line.
+    """A sources folder whose ``component`` tree differs from the pinned one by one new function.
+
+    The function is real code (a comment would not do: ccache hashes the
+    preprocessed source, from which comments are gone).
 
     The other components are symbolic links to the pinned trees; the bumped tree is a copy.
     """
@@ -123,13 +171,19 @@ def bumped_sources(sources_dir: Path, component: str, key: str, run: int) -> Pat
                     (root / item.name / tree.name).symlink_to(tree.resolve())
     target = first_source_file(root / component / key)
     with open(target, "a") as handle:
-        handle.write(f"\n// bench: patch-level change {run}\n")
+        handle.write(f"\nint OrthancImagesBenchChange{run}_{time.time_ns()}() {{ return {run}; }}\n")
     return root
 
 
+SKIPPED = ("ThirdParty", "Resources", "Samples", "UnitTestsSources", "OrthancFramework")
+
+
 def first_source_file(tree: Path) -> Path:
+    """The first C++ file of the component's own code: not a dependency, sample or test,
+    not the framework (another stage), not quilt's copies under ``.pc``."""
     for path in sorted(tree.rglob("*.cpp")):
-        if "ThirdParty" not in path.parts and "Resources" not in path.parts:
+        inner = path.relative_to(tree).parts
+        if not any(part.startswith(".") or part in SKIPPED for part in inner):
             return path
     raise FileNotFoundError(f"{tree}: no C++ source to change")
 
@@ -158,14 +212,14 @@ def summarise(records: list[dict]) -> tuple[list[str], list[list[str]]]:
         rows.append(["nochange", f"rebuild {len(platforms)} platforms ({', '.join(platforms)})",
                      str(len(totals)), f"{median(list(totals.values())):.1f}", "", "", "",
                      "runs: " + ", ".join(f"{totals[r]:.1f}" for r in sorted(totals))])
-    bumps = by_part.get("bump", [])
+    bumps = [r for r in by_part.get("bump", []) if r["bench"]["run"] > 0]
     if bumps:
         rebuilt = sorted({st["stage"] for r in bumps for st in r.get("stages", []) if not st["cached"]})
         hits = [f"{stage} {h['hits']}/{h['calls']}" for r in bumps for stage, h in sorted(r.get("ccache", {}).items())]
         rows.append(["bump", f"change one file of {bumps[0]['bench']['label']}", str(len(bumps)),
                      f"{median([r['wall_seconds'] for r in bumps]):.1f}", "", "", "",
                      "stages run: " + ", ".join(rebuilt) + ("; ccache hits: " + ", ".join(hits) if hits else "")])
-    memory = by_part.get("memory", [])
+    memory = [r for r in by_part.get("memory", []) if r["bench"]["run"] > 0]
     if memory:
         parallel = next((r for r in memory if r["bench"]["label"] == "parallel"), None)
         for record in memory:
@@ -213,8 +267,8 @@ def execute(
     for step in plan:
         extra: list[str] = []
         scratch = None
-        if step.cold:
-            empty_compiler_cache()
+        if step.cold or step.ccache:
+            empty_compiler_cache(step.ccache)
         if step.bump:
             scratch = bumped_sources(sources_dir, step.bump, source_key(step.bump), step.run)
             extra = ["--sources-dir", str(scratch), "--source", "local"]

@@ -688,6 +688,7 @@ def cmd_bench(args) -> int:
     for step in plan:
         print(f"  {step.part:8} run {step.run}  {step.label:24} build {shlex.join(step.argv)}"
               + ("  (compiler cache emptied)" if step.cold else "")
+              + (f"  (compiler cache of {', '.join(step.ccache)} emptied)" if step.ccache else "")
               + (f"  (one file of {step.bump} changed)" if step.bump else ""))
     if args.dry_run:
         return 0
