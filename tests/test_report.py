@@ -25,6 +25,13 @@ def test_table_rows_images_columns_host_and_platform():
     assert rows == [["1.10.1", "orthanc", "483", "578", ""], ["1.10.1", "orthanc-plugins", "", "", "OOM"]]
 
 
+def test_an_image_built_without_plugins_has_its_own_row():
+    partial = rec("orthanc-plugins", "amd64", 700.0, without=["dicomweb", "wsi"])
+    headers, rows = report.build_table([*RECORDS, partial])
+    assert ["1.10.1", "orthanc-plugins (without dicomweb, wsi)", "700", "", ""] in rows
+    assert ["1.10.1", "orthanc-plugins", "", "", "OOM"] in rows
+
+
 def test_formats_and_filters():
     headers, rows = report.build_table(report.select(RECORDS, platforms=["armv7"]))
     assert len(headers) == 4

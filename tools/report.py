@@ -44,6 +44,12 @@ def select(records: list[dict], sets=None, images=None, platforms=None, hosts=No
     return [r for r in records if keep(r)]
 
 
+def image_label(record: dict) -> str:
+    """The image, and the plugins it was built without, if any (a partial image is not the image)."""
+    without = record.get("without") or []
+    return record["image"] + (f" (without {', '.join(without)})" if without else "")
+
+
 def mode(record: dict) -> str:
     """How the builder stages were scheduled: parallel, sequential or budget."""
     scheduler = record.get("scheduler") or {}
@@ -62,7 +68,7 @@ def build_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
         col = column(record)
         if col not in columns:
             columns.append(col)
-        latest.setdefault((record["set"], record["image"]), {})[col] = record
+        latest.setdefault((record["set"], image_label(record)), {})[col] = record
     headers = ["set", "image", *columns]
     rows = []
     for (set_name, image), by_col in latest.items():
@@ -123,7 +129,7 @@ def sequential_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     latest: dict[tuple, dict[str, dict]] = {}
     for record in sorted(records, key=lambda r: r["end"]):
         if record["status"] == "ok":
-            what = record["image"] + "".join(f" {s}" for s in record.get("only_stages", []))
+            what = image_label(record) + "".join(f" {s}" for s in record.get("only_stages", []))
             key = (record["set"], what, ",".join(record["platforms"]), short(record["host"]))
             latest.setdefault(key, {})[mode(record)] = record
     headers = ["set", "image", "platform", "host", "parallel s", "sequential s", "time ratio",
@@ -149,7 +155,7 @@ def size_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
             platform = record["platforms"][0]
             if platform not in columns:
                 columns.append(platform)
-            latest.setdefault((record["set"], record["image"]), {})[platform] = record
+            latest.setdefault((record["set"], image_label(record)), {})[platform] = record
     rows = [[set_name, image, *[mib(by[c]["size_bytes"]) if c in by else "" for c in columns]]
             for (set_name, image), by in sorted(latest.items())]
     return ["set", "image", *[f"{c} MiB" for c in columns]], rows
