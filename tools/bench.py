@@ -231,14 +231,19 @@ def summarise(records: list[dict]) -> tuple[list[str], list[list[str]]]:
                          mib(record.get("memory_build_peak_bytes")), "",
                          f"at most {scheduler.get('max_concurrent', '?')} stages at once"])
     cold = by_part.get("cold", [])
-    native = next((r for r in cold if r.get("compiler") == "native" and r["status"] == "ok"), None)
+    native: dict[str, dict] = {}  # per image: an arm build is compared with the same image's native build
+    for record in cold:
+        if record.get("compiler") == "native" and record["status"] == "ok":
+            native.setdefault(record["image"], record)
     for record in cold:
         ratio = ""
-        if native and record is not native and record["status"] == "ok":
-            ratio = f"{record['wall_seconds'] / native['wall_seconds']:.2f} of native"
+        own = native.get(record["image"])
+        if own and record is not own and record["status"] == "ok":
+            ratio = f"{record['wall_seconds'] / own['wall_seconds']:.2f} of native"
         rows.append(["cold", record["bench"]["label"], "1", _seconds(record), ratio,
                      mib(record.get("memory_build_peak_bytes")), mib(record.get("size_bytes")),
-                     f"{record['image']}:{record['set']}"])
+                     f"{record['image']}:{record['set']}"
+                     + (f" without {', '.join(record['without'])}" if record.get("without") else "")])
     return headers, rows
 
 
