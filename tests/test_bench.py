@@ -80,7 +80,7 @@ def test_summary_medians_and_ratios():
         rec("cold", 1, "amd64 native", 100.0, compiler="native", size_bytes=180 * 2**20),
         rec("cold", 1, "armv7 cross", 120.0, compiler="cross"),
         rec("cold", 1, "armv7 emulated", 1000.0, compiler="emulated"),
-        {**rec("cold", 1, "amd64 plugins", 900.0, compiler="native"), "image": "orthanc-plugins"},
+        {**rec("cold", 1, "amd64 plugins", 900.0, compiler="native", without=["wsi"]), "image": "orthanc-plugins"},
         {**rec("cold", 1, "armv7 plugins", 1800.0, compiler="cross"), "image": "orthanc-plugins"},
         rec("nochange", 0, "amd64", 500.0), rec("nochange", 0, "armv7", 500.0),  # warm-up: not counted
         rec("nochange", 1, "amd64", 2.0), rec("nochange", 1, "armv7", 3.0),
@@ -105,6 +105,7 @@ def test_summary_medians_and_ratios():
     assert table[("cold", "amd64 native")]["size MiB"] == "180"
     assert table[("cold", "armv7 plugins")]["ratio"] == "2.00 of native"  # the same image's native build
     assert table[("cold", "amd64 plugins")]["ratio"] == ""
+    assert table[("cold", "amd64 plugins")]["notes"] == "orthanc-plugins:1.10.1 (without wsi)"
     assert table[("memory", "max-parallel 1")]["ratio"] == "0.50 of parallel"
     assert table[("memory", "max-parallel 1")]["peak MiB"] == "1024"
 

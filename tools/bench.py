@@ -31,6 +31,7 @@ Image sizes come with every build record (``size_bytes``).
 
 from __future__ import annotations
 
+import re
 import shutil
 import statistics
 import subprocess
@@ -40,6 +41,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
+
+from .report import left_out
 
 PARTS = ("cold", "nochange", "bump", "memory")
 
@@ -79,7 +82,7 @@ def steps(
     result: list[Step] = []
     if "cold" in parts:
         # The native build last, so the bump and memory parts find the host's cache warm.
-        for arch in [*[p for p in platforms if p != host_platform], *[p for p in platforms if p == host_platform]]:
+        for arch in sorted(platforms, key=lambda p: p == host_platform):
             how = "native" if arch == host_platform else "cross"
             result.append(Step("cold", 1, f"{arch} {how}",
                                (*base, "--image", image, "--platform", arch, "--no-cache"), cold=True))
@@ -130,8 +133,8 @@ def mounts_named(du_verbose: str, ids: tuple[str, ...]) -> list[str]:
         if key.strip() == "ID":
             record = value.strip()
         elif key.strip() == "Description" and record:
-            if any(value.rstrip().endswith(f'with id "/{name}"') or value.rstrip().endswith(f'with id "{name}"')
-                   for name in ids):
+            mount = re.search(r'with id "/?([^"]+)"', value)
+            if mount and mount.group(1) in ids:
                 found.append(record)
     return found
 
@@ -242,8 +245,7 @@ def summarise(records: list[dict]) -> tuple[list[str], list[list[str]]]:
             ratio = f"{record['wall_seconds'] / own['wall_seconds']:.2f} of native"
         rows.append(["cold", record["bench"]["label"], "1", _seconds(record), ratio,
                      mib(record.get("memory_build_peak_bytes")), mib(record.get("size_bytes")),
-                     f"{record['image']}:{record['set']}"
-                     + (f" without {', '.join(record['without'])}" if record.get("without") else "")])
+                     f"{record['image']}:{record['set']}{left_out(record)}"])
     return headers, rows
 
 

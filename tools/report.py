@@ -44,10 +44,15 @@ def select(records: list[dict], sets=None, images=None, platforms=None, hosts=No
     return [r for r in records if keep(r)]
 
 
+def left_out(record: dict) -> str:
+    """`` (without dicomweb, wsi)`` for an image built without some plugins, else ''."""
+    without = record.get("without") or []
+    return f" (without {', '.join(without)})" if without else ""
+
+
 def image_label(record: dict) -> str:
     """The image, and the plugins it was built without, if any (a partial image is not the image)."""
-    without = record.get("without") or []
-    return record["image"] + (f" (without {', '.join(without)})" if without else "")
+    return record["image"] + left_out(record)
 
 
 def mode(record: dict) -> str:
