@@ -83,12 +83,14 @@ class Vertex:
 
     @property
     def stage(self) -> str | None:
-        return self._step.group("stage") if self._step else None
+        step = self._step
+        return step.group("stage") if step else None
 
     @property
     def is_base_image(self) -> bool:
         """A stage's ``FROM <image>`` step: BuildKit never reports it cached, and it builds nothing."""
-        return bool(self._step) and self._step.group("what").startswith("FROM ")
+        step = self._step
+        return bool(step) and step.group("what").startswith("FROM ")
 
 
 @dataclass
