@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError, CredentialError,
             schedule.ScheduleError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {config_mod.one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -306,17 +306,45 @@ def _check_static(set_name: str, options: buildx.Options, dry_run: bool) -> None
 
 
 def _check_overrides(args) -> None:
-    if args.registry is not None and args.registry and not config_mod.REGISTRY_RE.match(args.registry):
-        raise UsageError(f"--registry: malformed registry '{args.registry}' (want host[:port])")
-    if args.namespace and not config_mod.REPO_PATH_RE.match(args.namespace):
-        raise UsageError(f"--namespace: malformed namespace '{args.namespace}'")
+    """The values given on the command line, checked as strictly as versions.toml's, before anything runs."""
+    registry = getattr(args, "registry", None)
+    if registry and not config_mod.REGISTRY_RE.fullmatch(registry):
+        raise UsageError(f"--registry: malformed registry {registry!r} (want host[:port])")
+    namespace = getattr(args, "namespace", None)
+    if namespace and not config_mod.REPO_PATH_RE.fullmatch(namespace):
+        raise UsageError(f"--namespace: malformed namespace {namespace!r}")
+    base_registry = getattr(args, "base_registry", None)
+    if base_registry:
+        problem = config_mod.base_registry_problem(base_registry)
+        if problem:
+            raise UsageError(f"--base-registry: {problem}")
+    if getattr(args, "set_name", None) == "":
+        raise UsageError("--set: empty set name (leave the option out for settings.default_set)")
+    if getattr(args, "memory_budget", None) == "":
+        raise UsageError("--memory-budget: empty size (e.g. 3GiB; leave the option out for no budget)")
+    no_cache_filter = getattr(args, "no_cache_filter", None)
+    if no_cache_filter is not None:
+        _check_stage_names(args.dockerfile, no_cache_filter.split(","), "--no-cache-filter")
+
+
+def _check_stage_names(dockerfile_path: Path, names: list[str], option: str) -> None:
+    """Every name is a stage of the Dockerfile (a missing Dockerfile is reported where it is read)."""
+    try:
+        text = dockerfile_path.read_text()
+    except OSError:
+        return
+    known = [stage.name for stage in dockerfile.stages(text)[1]]
+    for name in names:
+        if name not in known:
+            raise UsageError(f"{option}: {name!r} is not a stage of {dockerfile_path.name} "
+                             f"(its stages: {', '.join(known)})")
 
 
 # --- commands ---------------------------------------------------------------------
 
 
 def _limits(args) -> schedule.Limits:
-    budget = schedule.parse_size(args.memory_budget) if args.memory_budget else None
+    budget = schedule.parse_size(args.memory_budget) if args.memory_budget is not None else None
     if args.sequential and args.max_parallel not in (None, 1):
         raise UsageError(f"--sequential means --max-parallel 1, not {args.max_parallel}")
     return schedule.Limits(1 if args.sequential else args.max_parallel, budget)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -20,6 +20,48 @@ from packaging.version import InvalidVersion, Version
 COMPONENTS = ("orthanc", "postgresql", "mysql", "dicomweb", "gdcm", "webviewer", "wsi")
 #: The images the Dockerfile produces (its final targets).
 IMAGES = ("orthanc", "orthanc-plugins")
+
+
+class PlatformSupport(NamedTuple):
+    debian_arch: str  # Debian's name of the architecture (debootstrap --arch, multiarch packages)
+    qemu: str  # the binfmt_misc entry that runs its binaries on another machine
+
+
+#: The OCI platforms the Dockerfile can build (its cross toolchains and Debian architectures),
+#: the only values ``[platforms]`` may give.
+SUPPORTED_PLATFORMS = {
+    "linux/amd64": PlatformSupport("amd64", "qemu-x86_64"),
+    "linux/arm64": PlatformSupport("arm64", "qemu-aarch64"),
+    "linux/arm/v7": PlatformSupport("armhf", "qemu-arm"),
+}
+
+
+class PlatformSupport(NamedTuple):
+    debian_arch: str  # Debian's name of the architecture (debootstrap --arch, multiarch packages)
+    qemu: str  # the binfmt_misc entry that runs its binaries on another machine
+
+
+#: The OCI platforms the Dockerfile can build (its cross toolchains and Debian architectures),
+#: the only values ``[platforms]`` may give.
+SUPPORTED_PLATFORMS = {
+    "linux/amd64": PlatformSupport("amd64", "qemu-x86_64"),
+    "linux/arm64": PlatformSupport("arm64", "qemu-aarch64"),
+    "linux/arm/v7": PlatformSupport("armhf", "qemu-arm"),
+}
+
+
+class PlatformSupport(NamedTuple):
+    debian_arch: str  # Debian's name of the architecture (debootstrap --arch, multiarch packages)
+    qemu: str  # the binfmt_misc entry that runs its binaries on another machine
+
+
+#: The OCI platforms the Dockerfile can build (its cross toolchains and Debian architectures),
+#: the only values ``[platforms]`` may give.
+SUPPORTED_PLATFORMS = {
+    "linux/amd64": PlatformSupport("amd64", "qemu-x86_64"),
+    "linux/arm64": PlatformSupport("arm64", "qemu-aarch64"),
+    "linux/arm/v7": PlatformSupport("armhf", "qemu-arm"),
+}
 #: Moving tags that ``manifest`` may maintain.
 ALIASES = ("latest", "minor")
 
@@ -46,6 +88,9 @@ VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}$")
 BRANCH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[0-9]+(\.[0-9]+){1,3}$")
 DEBIAN_VERSION_RE = re.compile(r"^([0-9]+:)?[0-9][A-Za-z0-9.+~]*-[A-Za-z0-9.+~]+$")
 PLATFORM_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
+DISTRIBUTION_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")  # a Debian suite's code name
+DISTRIBUTION_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")  # a Debian suite's code name
+DISTRIBUTION_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")  # a Debian suite's code name
 OCI_PLATFORM_RE = re.compile(r"^[a-z]+/[a-z0-9_]+(/v[0-9]+)?$")
 REGISTRY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 REPO_PATH_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -55,6 +100,22 @@ URL_RE = re.compile(r"^(https?|ssh|file)://\S+$")
 
 class ConfigError(Exception):
     """A problem in versions.toml, described in one line."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a newline in a value shows as \\n), so it stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a newline in a value shows as \\n), so it stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)
@@ -183,7 +244,7 @@ class _Checker:
                 self.fail(where, key, f"expected {_type_name(expected())}, got {_type_name(value)}")
 
     def match(self, regex: re.Pattern, value: str, where: str, key: str, what: str, hint: str = "") -> None:
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             self.fail(where, key, f"malformed {what} '{value}'" + (f" (want {hint})" if hint else ""))
 
 
@@ -245,6 +306,15 @@ def _platforms(check: _Checker, raw: Any) -> dict[str, str]:
         if not isinstance(oci, str):
             check.fail("platforms", name, f"expected a string, got {_type_name(oci)}")
         check.match(OCI_PLATFORM_RE, oci, "platforms", name, "platform", "os/arch[/variant]")
+        if oci not in SUPPORTED_PLATFORMS:
+            check.fail("platforms", name, f"the Dockerfile cannot build platform '{oci}' "
+                       f"(it builds: {', '.join(SUPPORTED_PLATFORMS)})")
+        if oci not in SUPPORTED_PLATFORMS:
+            check.fail("platforms", name, f"the Dockerfile cannot build platform '{oci}' "
+                       f"(it builds: {', '.join(SUPPORTED_PLATFORMS)})")
+        if oci not in SUPPORTED_PLATFORMS:
+            check.fail("platforms", name, f"the Dockerfile cannot build platform '{oci}' "
+                       f"(it builds: {', '.join(SUPPORTED_PLATFORMS)})")
     return dict(table)
 
 
@@ -253,6 +323,12 @@ def _distributions(check: _Checker, raw: Any) -> dict[str, str]:
     result = {}
     for name, entry in table.items():
         where = f"distribution '{name}'"
+        if not DISTRIBUTION_NAME_RE.fullmatch(name):
+            check.fail("distributions", name, "malformed distribution name (want a Debian code name, e.g. bookworm)")
+        if not DISTRIBUTION_NAME_RE.fullmatch(name):
+            check.fail("distributions", name, "malformed distribution name (want a Debian code name, e.g. bookworm)")
+        if not DISTRIBUTION_NAME_RE.fullmatch(name):
+            check.fail("distributions", name, "malformed distribution name (want a Debian code name, e.g. bookworm)")
         entry = check.table(entry, where, None)
         check.keys(entry, ("image",), where)
         check.typed(entry, {"image": str}, where, required=("image",))
@@ -330,7 +406,7 @@ def _sets(check, raw, components, platforms, distributions) -> dict[str, Release
 
 def _set_name(check: _Checker, name: str, platforms: dict[str, str]) -> None:
     where = f"set '{name}'"
-    if len(name) > SET_NAME_MAX or not SET_NAME_RE.match(name):
+    if len(name) > SET_NAME_MAX or not SET_NAME_RE.fullmatch(name):
         check.fail(where, None, "set name must be letters, digits, '.', '_' and inner '-' "
                    f"(at most {SET_NAME_MAX}), to fit a session name and an image tag")
     for suffix in [*platforms, "sequential"]:
@@ -363,7 +439,7 @@ def _pin(check: _Checker, where: str, component: Component, value: Any) -> Pin:
     if "version" not in value:
         check.fail(where, f"{key}.version", "missing")
     version = value["version"]
-    if not VERSION_RE.match(version):
+    if not VERSION_RE.fullmatch(version):
         check.fail(where, key, f"malformed version '{version}' (want digits and dots, e.g. 1.12.7)")
     branch = component.branch(version)
     check.match(BRANCH_RE, branch, where, key, "branch")
@@ -384,6 +460,81 @@ def _pin(check: _Checker, where: str, component: Component, value: Any) -> Pin:
     return Pin(key, version, branch, debian, sha256, tarball)
 
 
+def base_registry_problem(value: str) -> str | None:
+    """What is wrong with a base registry (``host[:port][/path]``, or empty for Docker Hub), else None."""
+    if not value:
+        return None
+    host, _, rest = value.partition("/")
+    if not REGISTRY_RE.fullmatch(host):
+        return f"malformed registry '{value}' (want host[:port][/path])"
+    if rest and not REPO_PATH_RE.fullmatch(rest):
+        return f"malformed registry path '{rest}' (want lower-case words separated by '/', '.', '_' or '-')"
+    return None
+
+
+def results_path_problem(value: str) -> str | None:
+    """The results file named in versions.toml stays inside the project: a relative path without '..'."""
+    if not value.strip():
+        return "empty path"
+    if not value.isprintable():
+        return f"malformed path {value!r} (control characters)"
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts:
+        return (f"'{value}' is outside the project (want a relative path without '..'; "
+                "--results takes any file)")
+    return None
+
+
+def base_registry_problem(value: str) -> str | None:
+    """What is wrong with a base registry (``host[:port][/path]``, or empty for Docker Hub), else None."""
+    if not value:
+        return None
+    host, _, rest = value.partition("/")
+    if not REGISTRY_RE.fullmatch(host):
+        return f"malformed registry '{value}' (want host[:port][/path])"
+    if rest and not REPO_PATH_RE.fullmatch(rest):
+        return f"malformed registry path '{rest}' (want lower-case words separated by '/', '.', '_' or '-')"
+    return None
+
+
+def results_path_problem(value: str) -> str | None:
+    """The results file named in versions.toml stays inside the project: a relative path without '..'."""
+    if not value.strip():
+        return "empty path"
+    if not value.isprintable():
+        return f"malformed path {value!r} (control characters)"
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts:
+        return (f"'{value}' is outside the project (want a relative path without '..'; "
+                "--results takes any file)")
+    return None
+
+
+def base_registry_problem(value: str) -> str | None:
+    """What is wrong with a base registry (``host[:port][/path]``, or empty for Docker Hub), else None."""
+    if not value:
+        return None
+    host, _, rest = value.partition("/")
+    if not REGISTRY_RE.fullmatch(host):
+        return f"malformed registry '{value}' (want host[:port][/path])"
+    if rest and not REPO_PATH_RE.fullmatch(rest):
+        return f"malformed registry path '{rest}' (want lower-case words separated by '/', '.', '_' or '-')"
+    return None
+
+
+def results_path_problem(value: str) -> str | None:
+    """The results file named in versions.toml stays inside the project: a relative path without '..'."""
+    if not value.strip():
+        return "empty path"
+    if not value.isprintable():
+        return f"malformed path {value!r} (control characters)"
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts:
+        return (f"'{value}' is outside the project (want a relative path without '..'; "
+                "--results takes any file)")
+    return None
+
+
 def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Settings:
     where = "settings"
     table = check.table(raw, where, None)
@@ -393,17 +544,16 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
     if table["namespace"]:
         check.match(REPO_PATH_RE, table["namespace"], where, "namespace", "namespace")
     base = table["base_registry"]
-    if base:
-        host, _, rest = base.partition("/")
-        check.match(REGISTRY_RE, host, where, "base_registry", "registry", "host[:port][/path]")
-        if rest:
-            check.match(REPO_PATH_RE, rest, where, "base_registry", "registry path")
+    problem = base_registry_problem(base)
+    if problem:
+        check.fail(where, "base_registry", problem)
     if table["default_set"] not in sets:
         check.fail(where, "default_set", f"no such set '{table['default_set']}'")
     if table["default_image"] not in IMAGES:
         check.fail(where, "default_image", f"unknown image '{table['default_image']}' (known: {', '.join(IMAGES)})")
-    if not table["results"].strip():
-        check.fail(where, "results", "empty path")
+    problem = results_path_problem(table["results"])
+    if problem:
+        check.fail(where, "results", problem)
     for alias in table["aliases"]:
         if alias not in ALIASES:
             check.fail(where, "aliases", f"unknown alias '{alias}' (known: {', '.join(ALIASES)})")

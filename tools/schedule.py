@@ -37,7 +37,7 @@ class ScheduleError(Exception):
 
 def parse_size(text: str) -> int:
     """'3GiB', '512M', '2.5G', '1073741824' -> bytes."""
-    match = SIZE_RE.match(text)
+    match = SIZE_RE.fullmatch(text)
     if not match:
         raise ScheduleError(f"--memory-budget: '{text}' is not a size (e.g. 3GiB, 512MiB)")
     unit = (match.group(2) or "").upper().rstrip("B").rstrip("I")
