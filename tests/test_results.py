@@ -3,6 +3,8 @@
 import json
 import multiprocessing
 
+import pytest
+
 from tools import results
 
 
@@ -50,7 +52,7 @@ def test_truncated_last_line(tmp_path):
 
 def test_record_must_be_complete(tmp_path):
     import pytest
-    with pytest.raises(ValueError, match="lacks status"):
+    with pytest.raises(ValueError, match="missing status"):
         results.append(tmp_path / "x.jsonl", {k: v for k, v in record().items() if k != "status"})
 
 
@@ -82,3 +84,91 @@ def test_identity_and_portable_record():
     record = {"host": {"name": "pi"}, "start": "s", "image": "orthanc", "platforms": ["armv7"], "log": "/x/y"}
     assert results.identity(record) == ("pi", "s", "orthanc", ("armv7",), ())
     assert "log" not in results.portable(record) and results.portable(record)["host"] == {"name": "pi"}
+
+
+DAMAGED_LINES = [
+    ("wall_seconds a string", {"wall_seconds": "12"}, "'wall_seconds' not a number"),
+    ("wall_seconds null", {"wall_seconds": None}, "'wall_seconds' not a number"),
+    ("wall_seconds negative", {"wall_seconds": -1}, "'wall_seconds' not a finite number"),
+    ("platforms a string", {"platforms": "amd64"}, "'platforms' not a list"),
+    ("platforms null", {"platforms": None}, "'platforms' not a list"),
+    ("platforms empty", {"platforms": []}, "'platforms' an empty list"),
+    ("host a string", {"host": "pi4"}, "'host' not an object"),
+    ("host name a number", {"host": {"name": 3}}, "'host' 'name' not a string"),
+    ("stages an object", {"stages": {"stage": "x"}}, "'stages' not a list"),
+    ("a stage without times", {"stages": [{"stage": "build-orthanc"}]}, "'stages' item 0: no 'started'"),
+    ("a stage's seconds a string", {"stages": [{"stage": "a", "started": 1, "completed": 2, "seconds": "1",
+                                               "cached": False}]}, "'stages' item 0: 'seconds' not a number"),
+    ("status unknown", {"status": "great"}, "'status' not one of"),
+    ("sequential a string", {"sequential": "no"}, "'sequential' not true or false"),
+    ("bench without an id", {"bench": {"part": "cold", "run": 1, "label": "x"}}, "'bench' no 'id'"),
+    ("without a string", {"without": "wsi"}, "'without' not a list"),
+]
+
+
+@pytest.mark.parametrize("description,change,reason", DAMAGED_LINES, ids=[d[0] for d in DAMAGED_LINES])
+def test_records_of_the_wrong_shape_are_damaged(tmp_path, description, change, reason):
+    path = tmp_path / "builds.jsonl"
+    path.write_text(json.dumps(record(1, **change)) + "\n" + json.dumps(record(2)) + "\n")
+    found, damaged = results.read(path)
+    assert [r["end"] for r in found] == ["e00002"]
+    assert len(damaged) == 1 and f"line 1: skipped, {reason}" in str(damaged[0])
+
+
+@pytest.mark.parametrize("line,reason", [
+    ('{"wall_seconds": NaN}', "NaN is not a number"),
+    ('{"wall_seconds": Infinity}', "Infinity is not a number"),
+    ('{"wall_seconds": 1e999}', "out of range"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+    ('{"a": ' * 100_000 + "1" + "}" * 100_000, "nested too deep"),
+    ('{"set": "\udcff"}', "not JSON"),  # the byte 0xff: not UTF-8
+])
+def test_lines_json_cannot_hold_are_damaged(tmp_path, line, reason):
+    path = tmp_path / "builds.jsonl"
+    path.write_bytes(line.encode("utf-8", "surrogateescape") + b"\n")
+    found, damaged = results.read(path)
+    assert found == [] and len(damaged) == 1 and reason in str(damaged[0])
+
+
+def test_a_record_reading_would_skip_is_never_written(tmp_path):
+    path = tmp_path / "builds.jsonl"
+    for bad in (record(wall_seconds=float("nan")), record(platforms="amd64"), record(host="pi4")):
+        with pytest.raises(results.RecordError):
+            results.append(path, bad)
+    assert not path.exists()
+
+
+def test_a_results_path_that_is_a_directory_is_one_error(tmp_path):
+    with pytest.raises(results.ResultsError, match="is a directory"):
+        results.append(tmp_path, record())
+    with pytest.raises(results.ResultsError, match="Is a directory"):
+        results.read(tmp_path)
+    assert results.path_problem(tmp_path) == f"{tmp_path} is a directory, not a results file"
+    assert results.path_problem(tmp_path / "new" / "builds.jsonl") is None
+    (tmp_path / "file").write_text("")
+    assert "is not a directory" in results.path_problem(tmp_path / "file" / "builds.jsonl")
+
+
+def test_append_new_adds_what_is_not_there_all_at_once(tmp_path):
+    path = tmp_path / "builds.jsonl"
+    results.append(path, record(1, start="s1"))
+    batch = [results.Record.from_dict(record(i, start=f"s{i}")) for i in (1, 2, 3)]
+    assert results.append_new(path, batch) == (2, 1)
+    assert results.append_new(path, batch) == (0, 3)
+    found, damaged = results.read(path)
+    assert [r["start"] for r in found] == ["s1", "s2", "s3"] and damaged == []
+
+
+def _importer(args):
+    path, batch = args
+    return results.append_new(path, [results.Record.from_dict(r) for r in batch])
+
+
+def test_concurrent_imports_of_the_same_records_add_each_once(tmp_path):
+    path = tmp_path / "builds.jsonl"
+    batch = [record(i, start=f"s{i}", payload="x" * 50) for i in range(500)]
+    with multiprocessing.Pool(4) as pool:
+        outcomes = pool.map(_importer, [(path, batch)] * 4)
+    found, damaged = results.read(path)
+    assert damaged == [] and len(found) == 500
+    assert sum(added for added, _ in outcomes) == 500

@@ -214,9 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         }[args.command]
         return handler(args)
     except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError, CredentialError,
-            schedule.ScheduleError) as exc:
+            schedule.ScheduleError, results.ResultsError) as exc:
         print(f"error: {config_mod.one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a file or program the tools need, in one line rather than a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -325,6 +329,9 @@ def _check_overrides(args) -> None:
     no_cache_filter = getattr(args, "no_cache_filter", None)
     if no_cache_filter is not None:
         _check_stage_names(args.dockerfile, no_cache_filter.split(","), "--no-cache-filter")
+    results_file = getattr(args, "results", None)
+    if isinstance(results_file, Path):
+        _check_results_file(results_file, "--results")
 
 
 def _check_stage_names(dockerfile_path: Path, names: list[str], option: str) -> None:
@@ -338,6 +345,13 @@ def _check_stage_names(dockerfile_path: Path, names: list[str], option: str) -> 
         if name not in known:
             raise UsageError(f"{option}: {name!r} is not a stage of {dockerfile_path.name} "
                              f"(its stages: {', '.join(known)})")
+
+
+def _check_results_file(path: Path, option: str) -> None:
+    """A results file to read or append to: a file, or a path where one can be made."""
+    problem = results.path_problem(path)
+    if problem:
+        raise UsageError(f"{option}: {problem}")
 
 
 # --- commands ---------------------------------------------------------------------
@@ -600,11 +614,26 @@ def _read_all(files: list[Path]) -> list[dict]:
     return records
 
 
+def _check_dates(args) -> None:
+    for option, value in (("--since", args.since), ("--until", args.until)):
+        if value is not None:
+            problem = report.date_problem(value)
+            if problem:
+                raise UsageError(f"{option}: {problem}")
+
+
 def cmd_report(args) -> int:
     cfg = config_mod.load(args.config)
     if args.readme:
         return _write_readme(args.readme)
     files = args.results or [cfg.root / cfg.settings.results]
+    for path in files:
+        _check_results_file(path, "--results" if args.results else "settings.results")
+    _check_dates(args)
+    if args.chart:
+        problem = _output_problem(args.chart)
+        if problem:
+            raise UsageError(f"--chart: {problem}")
     records = _read_all(files)
     chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until,
                            args.cold)
@@ -635,6 +664,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _output_problem(path: Path) -> str | None:
+    """What keeps a file from being written at ``path`` (checked before any work), else None."""
+    if path.is_dir():
+        return f"{path} is a directory"
+    if not path.parent.is_dir():
+        return f"{path.parent} is not a directory"
+    return None
+
+
 def short_host(record: dict) -> str:
     return f"{record['host'].get('cpu', '?')}, {host.short(record['host'])}"
 
@@ -662,22 +700,24 @@ def _write_readme(path: Path) -> int:
 
 
 def cmd_import(args) -> int:
-    records = _read_all(args.files)
+    """Every input is read and checked first; then what is new is appended at once, under the lock
+    that guards the read of what the target already holds: all or nothing, and safe to run at once."""
+    for path in args.files:
+        if not path.exists() and not path.is_symlink():
+            raise UsageError(f"import: {path}: no such file")
+        _check_results_file(path, "import")
+    _check_results_file(args.into, "--into")
+    _check_dates(args)
+    records = _read_all(args.files)  # damaged records are reported and left out
     chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until,
                            args.cold)
     if args.bench:
         chosen = bench.latest_run(chosen)
     if args.part:
         chosen = [r for r in chosen if (r.get("bench") or {}).get("part") == args.part]
-    existing = {results.identity(r) for r in results.read(args.into)[0]}
-    added = 0
-    for record in sorted(chosen, key=lambda r: r["end"]):
-        if results.identity(record) in existing:
-            continue
-        results.append(args.into, results.portable(record))
-        existing.add(results.identity(record))
-        added += 1
-    print(f"{args.into}: {added} record(s) added, {len(chosen) - added} already there")
+    portable = [results.Record.from_dict(results.portable(r)) for r in sorted(chosen, key=lambda r: r["end"])]
+    added, present = results.append_new(args.into, portable)
+    print(f"{args.into}: {added} record(s) added, {present} already there")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 
 from tabulate import tabulate
 
@@ -208,3 +209,18 @@ def readme_block(text: str, name: str, table: str) -> str:
         raise ValueError(f"no '{start}' ... '{end}' block")
     _, _, after = rest.partition(end)
     return f"{before}{start}\n{table}\n{end}{after}"
+
+
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+
+
+def date_problem(text: str) -> str | None:
+    """What is wrong with a --since or --until value (records compare by their ISO 8601 end), else None."""
+    for fmt in DATE_FORMATS:
+        try:
+            datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if len(text) in (10, 16, 19):  # strptime takes 2026-1-5 too; the comparison wants zero padding
+            return None
+    return f"'{text}' is not a date (want YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, UTC)"
