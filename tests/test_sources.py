@@ -15,7 +15,8 @@ CFG = config.load(ROOT / "versions.toml")
 
 def test_real_dockerfile_takes_every_source_as_a_named_context():
     used = dockerfile.named_contexts((ROOT / "dockerfiles" / "Dockerfile").read_text())
-    assert used == {sources.context_name(c) for c in config.COMPONENTS}
+    assert used == {sources.context_name(c) for c in config.COMPONENTS} | \
+        {sources.assets_context(c) for c in ("dicomweb", "webviewer", "wsi")}
     assert dockerfile.named_contexts((ROOT / "tests" / "fixture" / "Dockerfile").read_text()) == set()
 
 
@@ -54,7 +55,7 @@ def test_build_of_a_set_without_reachable_sources_stops_before_building(tmp_path
                            "--source", "local,debian", "--sources-dir", str(tmp_path / "src"),
                            "--results", str(results)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: set '1.13.0': component 'orthanc' (Orthanc-1.13.0): source not reachable")
+    assert proc.stderr.startswith("error: set '1.13.0': 7 sources not reachable: component 'orthanc' (Orthanc-1.13.0): ")
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "docker buildx build" not in proc.stdout
     assert not results.exists()

@@ -103,11 +103,19 @@ def _build_parser(sub) -> None:
     p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE, help="(default: %(default)s)")
     p.add_argument("--context", type=Path, help="build context (default: the Dockerfile's folder)")
     p.add_argument("--results", type=Path, help="results file (default: settings.results)")
-    p.add_argument("--source", dest="source_order", default=",".join(sources.DEFAULT_ORDER),
-                   help="source providers to try, in order (default: %(default)s)")
+    _source_options(p)
+    _common(p)
+
+
+def _source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", dest="source_order",
+                   help="source providers to try, comma-separated, in order "
+                        f"(default: settings.sources, else {','.join(sources.DEFAULT_ORDER)})")
+    p.add_argument("--mirror", metavar="DIR|URL",
+                   help=f"source mirror of <Branch>.tar.gz archives and {sources.SUMS} "
+                        f"(default: ${sources.MIRROR_ENV}, else settings.mirror)")
     p.add_argument("--sources-dir", type=Path, default=DEFAULT_SOURCES,
                    help="where fetched sources are kept (default: %(default)s)")
-    _common(p)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -119,8 +127,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("sets", nargs="*", help="only these sets")
     p.add_argument("--base-registry")
     p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE)
-    p.add_argument("--source", dest="source_order", default=",".join(sources.DEFAULT_ORDER))
-    p.add_argument("--sources-dir", type=Path, default=DEFAULT_SOURCES)
+    _source_options(p)
     _common(p)
 
     p = sub.add_parser("manifest", help="publish multi-arch tags <set> from pushed <set>-<arch> tags")
@@ -499,26 +506,38 @@ def _sources(cfg, args, builds) -> dict[str, str]:
         # context a Dockerfile names, and an unknown one would be looked up on Docker Hub.
         empty = args.sources_dir.resolve() / ".left-out"
         (empty / "out").mkdir(parents=True, exist_ok=True)
+        named = dockerfile.named_contexts(text)
         placeholders = {key: str(empty) for name in without
-                        for key in (f"{dockerfile.BUILDER_PREFIX}{name}", sources.context_name(name))}
+                        for key in (f"{dockerfile.BUILDER_PREFIX}{name}", sources.context_name(name),
+                                    sources.assets_context(name))
+                        if key in named or key.startswith(dockerfile.BUILDER_PREFIX)}
+        used -= {sources.assets_context(name) for name in without}
     if not used:
         return placeholders
-    order = tuple(p.strip() for p in args.source_order.split(",") if p.strip())
+    order = cfg.settings.sources if args.source_order is None else \
+        tuple(p.strip() for p in args.source_order.split(",") if p.strip())
+    if not order:
+        raise UsageError("--source: no provider given (known: " + ", ".join(sources.PROVIDERS) + ")")
     for provider in order:
         if provider not in sources.PROVIDERS:
             raise UsageError(f"--source: unknown provider '{provider}' (known: {', '.join(sources.PROVIDERS)})")
     release = cfg.release_set(builds[0].set_name)
     wanted = [w for w in sources.plan(cfg, release, sorted({b.image for b in builds}))
-              if sources.context_name(w.component.name) in used]
+              if {sources.context_name(w.component.name), sources.assets_context(w.component.name)} & used]
     root = args.sources_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     if args.dry_run:
         found = sources.expected_paths(root, wanted, order)
     else:
-        found = sources.fetch_all(root, wanted, order, release.name)
+        found = sources.fetch_all(root, wanted, order, release.name, sources.mirror_location(args.mirror, cfg))
         for name, path in found.items():
             print(f"    source {name}: {path}", flush=True)
-    return {**{name: str(path.resolve()) for name, path in found.items()}, **placeholders}
+    assets = sources.web_assets_for(root, found, used, args.dockerfile.resolve().parent / "web-assets.toml",
+                                    args.dry_run)
+    for name, path in assets.items():
+        print(f"    assets {name}: {path}", flush=True)
+    found = {name: path for name, path in found.items() if name in used}
+    return {**{name: str(path.resolve()) for name, path in {**found, **assets}.items()}, **placeholders}
 
 
 def cmd_plan(args) -> int:
@@ -561,7 +580,7 @@ def cmd_manifest(args) -> int:
         cfg.release_set(name)
     images = args.images or list(config_mod.IMAGES)
     named = bool(args.sets)
-    if registry:
+    if registry and not args.dry_run:
         login_from_environment(registry)  # the checks below read the registry too
     candidates = manifest.plan(cfg, args.sets or [s.name for s in cfg.sorted_sets()], images, registry, namespace)
     # Check every source before pushing anything.
@@ -723,6 +742,7 @@ def cmd_import(args) -> int:
 
 def cmd_bench(args) -> int:
     cfg = config_mod.load(args.config)
+    _check_overrides(args)
     release = cfg.release_set(args.set_name or cfg.settings.default_set)
     image = args.image or cfg.settings.default_image
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())

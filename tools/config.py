@@ -34,34 +34,6 @@ SUPPORTED_PLATFORMS = {
     "linux/arm64": PlatformSupport("arm64", "qemu-aarch64"),
     "linux/arm/v7": PlatformSupport("armhf", "qemu-arm"),
 }
-
-
-class PlatformSupport(NamedTuple):
-    debian_arch: str  # Debian's name of the architecture (debootstrap --arch, multiarch packages)
-    qemu: str  # the binfmt_misc entry that runs its binaries on another machine
-
-
-#: The OCI platforms the Dockerfile can build (its cross toolchains and Debian architectures),
-#: the only values ``[platforms]`` may give.
-SUPPORTED_PLATFORMS = {
-    "linux/amd64": PlatformSupport("amd64", "qemu-x86_64"),
-    "linux/arm64": PlatformSupport("arm64", "qemu-aarch64"),
-    "linux/arm/v7": PlatformSupport("armhf", "qemu-arm"),
-}
-
-
-class PlatformSupport(NamedTuple):
-    debian_arch: str  # Debian's name of the architecture (debootstrap --arch, multiarch packages)
-    qemu: str  # the binfmt_misc entry that runs its binaries on another machine
-
-
-#: The OCI platforms the Dockerfile can build (its cross toolchains and Debian architectures),
-#: the only values ``[platforms]`` may give.
-SUPPORTED_PLATFORMS = {
-    "linux/amd64": PlatformSupport("amd64", "qemu-x86_64"),
-    "linux/arm64": PlatformSupport("arm64", "qemu-aarch64"),
-    "linux/arm/v7": PlatformSupport("armhf", "qemu-arm"),
-}
 #: Moving tags that ``manifest`` may maintain.
 ALIASES = ("latest", "minor")
 
@@ -74,7 +46,13 @@ SETTINGS_KEYS = {
     "default_image": str,
     "results": str,
     "aliases": list,
+    "sources": list,
+    "mirror": str,
 }
+#: Settings that may be left out, with their defaults.
+OPTIONAL_SETTINGS = ("sources", "mirror")
+#: Where sources come from (see tools/sources.py), in the default order.
+PROVIDERS = ("local", "debian", "mirror", "tarball", "mercurial")
 COMPONENT_KEYS = {"repository": str, "branch": str, "subdir": str, "tarball": str}
 PIN_KEYS = {"version": str, "debian": str, "sha256": str, "tarball": str}
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -89,8 +67,6 @@ BRANCH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[0-9]+(\.[0-9]+){1,3}$")
 DEBIAN_VERSION_RE = re.compile(r"^([0-9]+:)?[0-9][A-Za-z0-9.+~]*-[A-Za-z0-9.+~]+$")
 PLATFORM_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")
 DISTRIBUTION_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")  # a Debian suite's code name
-DISTRIBUTION_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")  # a Debian suite's code name
-DISTRIBUTION_NAME_RE = re.compile(r"^[a-z][a-z0-9]*$")  # a Debian suite's code name
 OCI_PLATFORM_RE = re.compile(r"^[a-z]+/[a-z0-9_]+(/v[0-9]+)?$")
 REGISTRY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 REPO_PATH_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -100,14 +76,6 @@ URL_RE = re.compile(r"^(https?|ssh|file)://\S+$")
 
 class ConfigError(Exception):
     """A problem in versions.toml, described in one line."""
-
-    def __init__(self, message: str):
-        super().__init__(one_line(message))
-
-
-def one_line(text: str) -> str:
-    """``text`` with its control characters escaped (a newline in a value shows as \\n), so it stays one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
     def __init__(self, message: str):
         super().__init__(one_line(message))
@@ -182,6 +150,8 @@ class Settings:
     default_image: str
     results: str
     aliases: tuple[str, ...]
+    sources: tuple[str, ...] = PROVIDERS
+    mirror: str = ""  # a folder (relative to versions.toml) or URL of <Branch>.tar.gz archives
 
 
 @dataclass(frozen=True)
@@ -266,6 +236,10 @@ def load(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path.name}: file not found ({path})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path.name or path}: is a directory, not a versions file ({path})") from None
+    except OSError as exc:  # a symbolic link loop, no permission, ...
+        raise ConfigError(f"{path.name or path}: cannot read ({exc.strerror or exc}: {path})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -309,12 +283,6 @@ def _platforms(check: _Checker, raw: Any) -> dict[str, str]:
         if oci not in SUPPORTED_PLATFORMS:
             check.fail("platforms", name, f"the Dockerfile cannot build platform '{oci}' "
                        f"(it builds: {', '.join(SUPPORTED_PLATFORMS)})")
-        if oci not in SUPPORTED_PLATFORMS:
-            check.fail("platforms", name, f"the Dockerfile cannot build platform '{oci}' "
-                       f"(it builds: {', '.join(SUPPORTED_PLATFORMS)})")
-        if oci not in SUPPORTED_PLATFORMS:
-            check.fail("platforms", name, f"the Dockerfile cannot build platform '{oci}' "
-                       f"(it builds: {', '.join(SUPPORTED_PLATFORMS)})")
     return dict(table)
 
 
@@ -323,10 +291,6 @@ def _distributions(check: _Checker, raw: Any) -> dict[str, str]:
     result = {}
     for name, entry in table.items():
         where = f"distribution '{name}'"
-        if not DISTRIBUTION_NAME_RE.fullmatch(name):
-            check.fail("distributions", name, "malformed distribution name (want a Debian code name, e.g. bookworm)")
-        if not DISTRIBUTION_NAME_RE.fullmatch(name):
-            check.fail("distributions", name, "malformed distribution name (want a Debian code name, e.g. bookworm)")
         if not DISTRIBUTION_NAME_RE.fullmatch(name):
             check.fail("distributions", name, "malformed distribution name (want a Debian code name, e.g. bookworm)")
         entry = check.table(entry, where, None)
@@ -485,61 +449,11 @@ def results_path_problem(value: str) -> str | None:
     return None
 
 
-def base_registry_problem(value: str) -> str | None:
-    """What is wrong with a base registry (``host[:port][/path]``, or empty for Docker Hub), else None."""
-    if not value:
-        return None
-    host, _, rest = value.partition("/")
-    if not REGISTRY_RE.fullmatch(host):
-        return f"malformed registry '{value}' (want host[:port][/path])"
-    if rest and not REPO_PATH_RE.fullmatch(rest):
-        return f"malformed registry path '{rest}' (want lower-case words separated by '/', '.', '_' or '-')"
-    return None
-
-
-def results_path_problem(value: str) -> str | None:
-    """The results file named in versions.toml stays inside the project: a relative path without '..'."""
-    if not value.strip():
-        return "empty path"
-    if not value.isprintable():
-        return f"malformed path {value!r} (control characters)"
-    path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts:
-        return (f"'{value}' is outside the project (want a relative path without '..'; "
-                "--results takes any file)")
-    return None
-
-
-def base_registry_problem(value: str) -> str | None:
-    """What is wrong with a base registry (``host[:port][/path]``, or empty for Docker Hub), else None."""
-    if not value:
-        return None
-    host, _, rest = value.partition("/")
-    if not REGISTRY_RE.fullmatch(host):
-        return f"malformed registry '{value}' (want host[:port][/path])"
-    if rest and not REPO_PATH_RE.fullmatch(rest):
-        return f"malformed registry path '{rest}' (want lower-case words separated by '/', '.', '_' or '-')"
-    return None
-
-
-def results_path_problem(value: str) -> str | None:
-    """The results file named in versions.toml stays inside the project: a relative path without '..'."""
-    if not value.strip():
-        return "empty path"
-    if not value.isprintable():
-        return f"malformed path {value!r} (control characters)"
-    path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts:
-        return (f"'{value}' is outside the project (want a relative path without '..'; "
-                "--results takes any file)")
-    return None
-
-
 def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Settings:
     where = "settings"
     table = check.table(raw, where, None)
     check.keys(table, SETTINGS_KEYS, where)
-    check.typed(table, SETTINGS_KEYS, where, required=tuple(SETTINGS_KEYS))
+    check.typed(table, SETTINGS_KEYS, where, required=tuple(k for k in SETTINGS_KEYS if k not in OPTIONAL_SETTINGS))
     check.match(REGISTRY_RE, table["registry"], where, "registry", "registry", "host[:port]")
     if table["namespace"]:
         check.match(REPO_PATH_RE, table["namespace"], where, "namespace", "namespace")
@@ -557,6 +471,17 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
     for alias in table["aliases"]:
         if alias not in ALIASES:
             check.fail(where, "aliases", f"unknown alias '{alias}' (known: {', '.join(ALIASES)})")
+    order = table.get("sources", list(PROVIDERS))
+    if not order:
+        check.fail(where, "sources", "empty list (known providers: " + ", ".join(PROVIDERS) + ")")
+    for provider in order:
+        if provider not in PROVIDERS:
+            check.fail(where, "sources", f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
+    if len(set(order)) != len(order):
+        check.fail(where, "sources", "a provider is listed twice")
+    mirror = table.get("mirror", "")
+    if mirror and ("\n" in mirror or mirror != mirror.strip()):
+        check.fail(where, "mirror", f"malformed mirror {mirror!r}")
     return Settings(
         registry=table["registry"],
         namespace=table["namespace"],
@@ -565,4 +490,6 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
         default_image=table["default_image"],
         results=table["results"],
         aliases=tuple(table["aliases"]),
+        sources=tuple(order),
+        mirror=mirror,
     )

@@ -1,12 +1,17 @@
 """Fetch each component's pinned source once on the host, verified, for named build contexts.
 
-Providers, tried in the order of ``--source`` (default: local, debian, tarball, mercurial):
+Providers, tried in the order of ``--source`` (default: ``settings.sources`` of
+versions.toml, else local, debian, mirror, tarball, mercurial):
 
 - ``local``: an unpacked tree already at ``sources/<component>/<key>`` (air-gapped
   sites copy trees there; a previous fetch leaves them there too);
 - ``debian``: ``apt-get source`` of the pinned Debian version (signed indexes,
   checksums verified by apt and dpkg-source, Debian's patches applied), with a
   private apt configuration that does not touch the host's;
+- ``mirror``: ``<Branch>.tar.gz`` from a source mirror (a folder, ``file://`` or
+  ``https://`` URL: ``--mirror``, ``$ORTHANC_SOURCES_MIRROR`` or ``settings.mirror``),
+  the head of upstream's branch, checked against the pin's sha256 or else the
+  mirror's ``SHA256SUMS`` before it is unpacked;
 - ``tarball``: the release tarball (the component's ``tarball`` URL, or the pin's own,
   e.g. a mirror or a ``file://`` path), checked against the pinned sha256 before unpacking;
 - ``mercurial``: ``hg clone`` of the pinned branch from the upstream repository.
@@ -18,6 +23,7 @@ naming the set, the component and every provider's reason.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -28,10 +34,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Component, Config, Pin, ReleaseSet
+from .config import PROVIDERS, Component, Config, Pin, ReleaseSet
 
-PROVIDERS = ("local", "debian", "tarball", "mercurial")
 DEFAULT_ORDER = PROVIDERS
+#: The environment variable that names a source mirror (over versions.toml's, under --mirror).
+MIRROR_ENV = "ORTHANC_SOURCES_MIRROR"
+SUMS = "SHA256SUMS"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 #: The components each image needs.
@@ -59,16 +67,80 @@ class Wanted:
     def tarball_url(self) -> str:
         return self.pin.tarball or self.component.tarball(self.pin.version)
 
+    @property
+    def archive(self) -> str:
+        """The archive name of this pin's branch in a source mirror."""
+        return f"{self.pin.branch}.tar.gz"
+
     def key(self, provider: str) -> str:
         if provider == "debian":
             return f"debian-{self.pin.debian}"
         if provider == "tarball":
             return f"tarball-{self.pin.sha256}"
+        if provider == "mirror":
+            return f"mirror-{self.pin.branch}"
         return self.pin.branch
+
+
+def mirror_location(command_line: str | None, cfg: Config, environ=os.environ) -> str:
+    """The source mirror in force: the command line's, else the environment's, else versions.toml's.
+
+    A relative folder in versions.toml is relative to that file; '' means no mirror.
+    """
+    if command_line is not None:
+        return command_line
+    if environ.get(MIRROR_ENV):
+        return environ[MIRROR_ENV]
+    configured = cfg.settings.mirror
+    if configured and "://" not in configured and not Path(configured).is_absolute():
+        return str(cfg.root / configured)
+    return configured
+
+
+def _mirror_url(mirror: str, name: str) -> str:
+    if "://" in mirror:
+        return mirror.rstrip("/") + "/" + name
+    return Path(mirror).resolve().joinpath(name).as_uri()
 
 
 def context_name(component: str) -> str:
     return f"src-{component}"
+
+
+def assets_context(component: str) -> str:
+    """The named context with the web assets a component's build would download."""
+    return f"assets-{component}"
+
+
+def web_assets_for(root: Path, trees: dict[str, Path], used: set[str], catalogue_file: Path,
+                   dry_run: bool) -> dict[str, Path]:
+    """Lay out, for each ``assets-<component>`` context used, the web assets its source asks for.
+
+    They go under ``root/.assets/<component>/<tree>-<catalogue digest>``, so a changed catalogue
+    or source never reuses an old layout; npm tarballs are kept in ``root/.npm``.
+    """
+    wanted = sorted(c for c in used if c.startswith("assets-")
+                    and context_name(c.removeprefix("assets-")) in trees)  # components of the image built
+    if not wanted:
+        return {}
+    from . import web_assets  # noqa: PLC0415 (only builds of the real Dockerfile need it)
+    try:
+        digest = hashlib.sha256(catalogue_file.read_bytes()).hexdigest()[:12]
+    except OSError as exc:
+        raise SourceError(f"{catalogue_file}: not readable ({exc.strerror})") from None
+    catalogue = web_assets.load(catalogue_file)
+    result = {}
+    for name in wanted:
+        component = name.removeprefix("assets-")
+        tree = trees[context_name(component)]
+        dest = root / ".assets" / component / f"{tree.name}-{digest}"
+        if not dry_run and not dest.is_dir():
+            try:
+                web_assets.layout(tree, catalogue, root / ".npm", dest)
+            except web_assets.AssetError as exc:
+                raise SourceError(f"component '{component}': {exc}") from None
+        result[name] = dest
+    return result
 
 
 def store_path(root: Path, wanted: Wanted, provider: str) -> Path:
@@ -84,15 +156,29 @@ def plan(cfg: Config, release: ReleaseSet, images: list[str]) -> list[Wanted]:
     return [Wanted(cfg.components[n], release.pins[n], release.base) for n in names]
 
 
+def _stamp(path: Path) -> Path:
+    """Beside a mirror tree: the sha256 of the archive it was unpacked from."""
+    return path.with_name(path.name + ".sha256")
+
+
 def local_tree(root: Path, item: Wanted) -> Path | None:
     """A tree already under ``root`` for this pin (from an earlier fetch, or copied there)."""
-    for provider in ("debian", "tarball", "mercurial"):
+    for provider in ("debian", "tarball", "mirror", "mercurial"):
         if (provider == "debian" and not item.pin.debian) or (provider == "tarball" and not item.pin.sha256):
             continue
         path = store_path(root, item, provider)
+        if provider == "mirror" and item.pin.sha256 and _read(_stamp(path)) != item.pin.sha256:
+            continue
         if path.is_dir():
             return path
     return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def expected_paths(root: Path, wanted: list[Wanted], order: tuple[str, ...]) -> dict[str, Path]:
@@ -108,14 +194,32 @@ def expected_paths(root: Path, wanted: list[Wanted], order: tuple[str, ...]) -> 
     return result
 
 
-def fetch_all(root: Path, wanted: list[Wanted], order: tuple[str, ...], set_name: str) -> dict[str, Path]:
-    result = {}
+def fetch_all(root: Path, wanted: list[Wanted], order: tuple[str, ...], set_name: str,
+              mirror: str = "") -> dict[str, Path]:
+    """Every wanted source, or one error that names each one missing and where it was looked for."""
+    result, missing = {}, []
     for item in wanted:
-        result[context_name(item.component.name)] = fetch(root, item, order, set_name)
+        try:
+            result[context_name(item.component.name)] = _fetch_one(root, item, order, mirror)
+        except SourceError as exc:
+            missing.append(f"component '{item.component.name}' ({item.pin.branch}): {exc}")
+    if len(missing) == 1:
+        raise SourceError(f"set '{set_name}': {missing[0].replace(': ', ': source not reachable; ', 1)}")
+    if missing:
+        raise SourceError(f"set '{set_name}': {len(missing)} sources not reachable: " + " | ".join(missing))
     return result
 
 
-def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str) -> Path:
+def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str, mirror: str = "") -> Path:
+    try:
+        return _fetch_one(root, item, order, mirror)
+    except SourceError as exc:
+        raise SourceError(f"set '{set_name}': component '{item.component.name}' "
+                          f"({item.pin.branch}): source not reachable; {exc}") from None
+
+
+def _fetch_one(root: Path, item: Wanted, order: tuple[str, ...], mirror: str) -> Path:
+    """The first provider's tree, else an error with every provider's reason."""
     reasons = []
     for provider in order:
         try:
@@ -126,6 +230,8 @@ def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str) -> Pa
                 return path
             if provider == "debian":
                 return fetch_debian(root, item)
+            if provider == "mirror":
+                return fetch_mirror(root, item, mirror)
             if provider == "tarball":
                 return fetch_tarball(root, item)
             if provider == "mercurial":
@@ -133,8 +239,7 @@ def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str) -> Pa
             raise SourceError(f"unknown provider '{provider}'")
         except SourceError as exc:
             reasons.append(f"{provider}: {exc}")
-    raise SourceError(f"set '{set_name}': component '{item.component.name}' "
-                      f"({item.pin.branch}): source not reachable; " + "; ".join(reasons))
+    raise SourceError("; ".join(reasons))
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -217,6 +322,52 @@ def fetch_tarball(root: Path, item: Wanted) -> Path:
     target = store_path(root, item, "tarball")
     if target.is_dir():
         return target
+    _fetch_archive(root, url, item.pin.sha256, target)
+    return target
+
+
+_sums_cache: dict[str, dict[str, str]] = {}
+
+
+def mirror_sums(mirror: str) -> dict[str, str]:
+    """The mirror's SHA256SUMS: archive name -> sha256 (read once per mirror)."""
+    if mirror not in _sums_cache:
+        url = _mirror_url(mirror, SUMS)
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                text = response.read().decode("utf-8", errors="replace")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise SourceError(f"{url} not readable ({getattr(exc, 'reason', exc)})") from None
+        sums = {}
+        for line in text.splitlines():
+            match = re.fullmatch(r"([0-9a-f]{64}) [ *](\S+)", line.strip())
+            if match:
+                sums[match.group(2)] = match.group(1)
+        _sums_cache[mirror] = sums
+    return _sums_cache[mirror]
+
+
+def fetch_mirror(root: Path, item: Wanted, mirror: str) -> Path:
+    """The branch's archive from a source mirror, checked against the pin's or the mirror's sha256."""
+    if not mirror:
+        raise SourceError(f"no mirror given (--mirror, ${MIRROR_ENV} or settings.mirror)")
+    expected = item.pin.sha256 or mirror_sums(mirror).get(item.archive)
+    if not expected:
+        raise SourceError(f"{item.archive} not listed in {_mirror_url(mirror, SUMS)}")
+    target = store_path(root, item, "mirror")
+    if target.is_dir() and _read(_stamp(target)) == expected:
+        return target
+    if target.is_dir():
+        shutil.rmtree(target)  # from another archive of the branch: replaced, never mixed
+    origin = "pinned" if item.pin.sha256 else f"{SUMS} has"
+    _fetch_archive(root, _mirror_url(mirror, item.archive), expected, target, origin)
+    _stamp(target).write_text(expected + "\n")
+    return target
+
+
+def _fetch_archive(root: Path, url: str, sha256: str, target: Path, origin: str = "pinned") -> None:
+    """Download an archive, check its sha256 before anything is unpacked, unpack it at ``target``
+    (its single top folder dropped); nothing is left behind when any step fails."""
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
         archive = Path(tmp) / "archive"
@@ -226,10 +377,10 @@ def fetch_tarball(root: Path, item: Wanted) -> Path:
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SourceError(f"{url} not reachable ({getattr(exc, 'reason', exc)})") from None
-        if digest.hexdigest() != item.pin.sha256:
-            raise SourceError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, pinned {item.pin.sha256})")
+        if digest.hexdigest() != sha256:
+            raise SourceError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, {origin} {sha256})")
         unpacked = Path(tmp) / "unpacked"
         try:
             with tarfile.open(archive) as tar:
@@ -240,7 +391,6 @@ def fetch_tarball(root: Path, item: Wanted) -> Path:
         tree = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
         target.parent.mkdir(parents=True, exist_ok=True)
         tree.rename(target)
-    return target
 
 
 def fetch_mercurial(root: Path, item: Wanted) -> Path:
