@@ -324,6 +324,7 @@ def debootstrap_image(suite: str, arch: str, oci: str, ref: str, mirror: str) ->
 
 
 def ensure_base_images(cfg, dists: list[str], platforms: list[str], mirror: str, base_registry: str) -> None:
+    apt_install(["debootstrap"])
     for dist in dists:
         ref = f"{base_registry.rstrip('/')}/{cfg.distributions[dist]}"
         suite = dist
