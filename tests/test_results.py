@@ -146,7 +146,7 @@ def test_a_results_path_that_is_a_directory_is_one_error(tmp_path):
     assert results.path_problem(tmp_path) == f"{tmp_path} is a directory, not a results file"
     assert results.path_problem(tmp_path / "new" / "builds.jsonl") is None
     (tmp_path / "file").write_text("")
-    assert "is not a directory" in results.path_problem(tmp_path / "file" / "builds.jsonl")
+    assert "Not a directory" in results.path_problem(tmp_path / "file" / "builds.jsonl")
 
 
 def test_append_new_adds_what_is_not_there_all_at_once(tmp_path):

@@ -336,6 +336,8 @@ def _check_overrides(args) -> None:
     no_cache_filter = getattr(args, "no_cache_filter", None)
     if no_cache_filter is not None:
         _check_stage_names(args.dockerfile, no_cache_filter.split(","), "--no-cache-filter")
+    if getattr(args, "stages", None):  # whether they are stages of the image is checked with its plan
+        _check_stage_names(args.dockerfile, args.stages, "--stage")
     results_file = getattr(args, "results", None)
     if isinstance(results_file, Path):
         _check_results_file(results_file, "--results")

@@ -17,6 +17,7 @@ import fcntl
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -241,21 +242,20 @@ def parse_line(raw: bytes) -> Record:
 def path_problem(path: Path) -> str | None:
     """What keeps ``path`` from being a results file (read, or made on the first append), else None."""
     try:
-        if path.exists():
-            if path.is_dir():
-                return f"{path} is a directory, not a results file"
-            if not path.is_file():
-                return f"{path} is not a regular file"
-            return None
+        info = path.stat()
+    except FileNotFoundError:
         if path.is_symlink():
             return f"{path} is a dangling symbolic link"
         parent = path.parent
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
-        if not parent.is_dir():
-            return f"{path}: {parent} is not a directory"
-    except OSError as exc:
+        return None if parent.is_dir() else f"{path}: {parent} is not a directory"
+    except OSError as exc:  # a symbolic link loop, a file where a folder should be, no permission
         return f"{path}: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{path} is a directory, not a results file"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file"
     return None
 
 

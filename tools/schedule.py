@@ -27,7 +27,7 @@ from .dockerfile import BUILDER_PREFIX, ancestors, dependencies, stages
 
 #: Memory a compile job is assumed to need when no solo run of it was recorded.
 DEFAULT_JOB_MEMORY = 2 * 2**30
-SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.I)
+SIZE_RE = re.compile(r"^ *(\d+(?:\.\d+)?) *([KMGT]i?B?|B)? *$", re.I)
 UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
