@@ -128,7 +128,10 @@ def web_assets_for(root: Path, trees: dict[str, Path], used: set[str], catalogue
         digest = hashlib.sha256(catalogue_file.read_bytes()).hexdigest()[:12]
     except OSError as exc:
         raise SourceError(f"{catalogue_file}: not readable ({exc.strerror})") from None
-    catalogue = web_assets.load(catalogue_file)
+    try:
+        catalogue = web_assets.load(catalogue_file)
+    except web_assets.AssetError as exc:
+        raise SourceError(str(exc)) from None
     result = {}
     for name in wanted:
         component = name.removeprefix("assets-")
