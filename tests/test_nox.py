@@ -1,13 +1,14 @@
 """The nox sessions as users type them (no build is run)."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def nox(*args):
-    return subprocess.run(["nox", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "nox", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def test_list_shows_every_set_platform_and_sequential_session():
