@@ -20,15 +20,15 @@ from typing import Callable
 import pytest
 
 import test_config
+from tools import programs
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixture"
 #: The real Dockerfile names the source contexts a build fetches (the fixture's names none).
 DOCKERFILE = ROOT / "dockerfiles" / "Dockerfile"
 GOOD = test_config.GOOD
-#: Programs the fakes stand in for: what the tools may start.
-FAKED = ("docker", "dockerd", "docker-registry", "git", "hg", "apt-get", "dpkg-query", "dpkg-source",
-         "debootstrap", "tar", "mount", "update-binfmts")
+#: Programs the fakes stand in for: every one the tools may start (not the shell, not Python).
+FAKED = tuple(p.name for p in programs.PROGRAMS if p.name not in ("sh", "python3"))
 
 
 def _record(**change) -> dict:

@@ -8,11 +8,20 @@ configuration is only checked, never rewritten.
   only ``docker.io``, ``docker-cli``, ``docker-buildx`` (and ``containerd``)
   come from there; an install that would upgrade any package of the base
   system is refused before it starts.
+  On a trixie host they come from its own suite.
 - qemu-user-static from the host's own suite, registered with binfmt_misc.
+- The packages of every program the tools run (tools/programs.py): git,
+  mercurial, dpkg-dev, ...; and the database servers and browser the tests use.
 - Debian's ``docker-registry`` serves the local registry (127.0.0.1:5000).
 - Base images: where ``base_registry`` is the local registry, each distribution
   is made with ``debootstrap --variant=minbase`` for each platform, imported,
   pushed, and joined into one multi-platform tag.
+
+Each step's commands write their output to one log under /var/log; a step that
+fails says so in one line, with the log to read.  ``--simulate`` installs and
+changes nothing: it shows what each step's ``apt-get install`` would install
+(``--simulate``, with a private copy of apt's lists) and checks that the
+package of every program the tools run ships that program.
 """
 
 from __future__ import annotations
@@ -28,12 +37,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import config as config_mod
-from .config import ConfigError
+from . import config as config_mod, programs
+from .config import SUPPORTED_PLATFORMS, ConfigError
 from .matrix import host_platform
 
 TRIXIE_SOURCES = Path("/etc/apt/sources.list.d/orthanc-images-trixie.sources")
@@ -43,27 +53,67 @@ STATE_DIR = Path("/var/lib/orthanc-images")
 REGISTRY_CONFIG = STATE_DIR / "registry.yml"
 REGISTRY_DATA = Path("/var/lib/docker-registry")
 LOG_DIR = Path("/var/log")
+#: Where the commands of every step write their output.
+LOG = LOG_DIR / "orthanc-images-provision.log"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-DOCKER_PACKAGES = ("docker.io", "docker-cli", "docker-buildx")
-# Debian architecture of each platform name.
-DEBIAN_ARCH = {"amd64": "amd64", "arm64": "arm64", "armv7": "armhf"}
-QEMU_BINFMT = {"arm64": "qemu-aarch64", "armv7": "qemu-arm", "amd64": "qemu-x86_64"}
+#: What each step installs with apt: the packages of the programs the tools run (tools/programs.py),
+#: and what goes with them.
+APT_STEPS = {
+    "docker": (*programs.packages("docker"), "docker-buildx"),
+    "qemu": ("qemu-user-static", *programs.packages("qemu")),
+    "sources": tuple(programs.packages("sources")),
+    # Database servers the smoke tests of the plugins image start (not as services), and a
+    # headless browser for the Orthanc Explorer test.
+    "test services": ("postgresql", "mariadb-server", "chromium"),
+    "registry": tuple(programs.packages("registry")),
+    "base images": tuple(programs.packages("base images")),
+}
+DOCKER_PACKAGES = APT_STEPS["docker"]
+#: The suite Docker 26 and buildx 0.13 come from (pinned low on an older host).
+DOCKER_SUITE = "trixie"
 
 
 class ProvisionError(Exception):
-    pass
+    """A step that cannot be done, in one line; ``log`` is where its commands wrote."""
+
+    def __init__(self, message: str, log: Path | None = None):
+        super().__init__(message)
+        self.log = log
 
 
 def say(message: str) -> None:
     print(f"provision: {message}", flush=True)
 
 
-def sh(cmd: list[str], *, check: bool = True, quiet: bool = False, **kwargs) -> subprocess.CompletedProcess:
+#: The log of this run (--log).
+current_log = LOG
+
+
+def sh(cmd: list[str], *, check: bool = True, quiet: bool = False, log: Path | None = None,
+       **kwargs) -> subprocess.CompletedProcess:
+    """Run a command; its output goes to ``log`` (default: this run's) unless ``stdout`` is given."""
     if not quiet:
         print("+ " + shlex.join(cmd), flush=True)
-    result = subprocess.run(cmd, text=True, **kwargs)
+    handle = None
+    log = log or current_log
+    if "stdout" not in kwargs:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(log, "a")
+        handle.write(f"\n+ {shlex.join(cmd)}\n")
+        handle.flush()
+        kwargs.update(stdout=handle, stderr=subprocess.STDOUT)
+    else:
+        log = kwargs.pop("log_name", None)
+    try:
+        result = subprocess.run(cmd, text=True, **kwargs)
+    except FileNotFoundError:
+        raise ProvisionError(f"{cmd[0]} is not installed", log) from None
+    finally:
+        if handle:
+            handle.close()
     if check and result.returncode != 0:
-        raise ProvisionError(f"command failed (exit {result.returncode}): {shlex.join(cmd)}")
+        raise ProvisionError(f"{shlex.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''} failed "
+                             f"(exit {result.returncode})", log)
     return result
 
 
@@ -92,7 +142,7 @@ _apt_updated = False
 def apt_update() -> None:
     global _apt_updated
     if not _apt_updated:
-        sh(["apt-get", "update", "-q"], env=apt_env(), stdout=subprocess.DEVNULL)
+        sh(["apt-get", "update", "-q"], env=apt_env())
         _apt_updated = True
 
 
@@ -102,6 +152,32 @@ def host_release() -> str:
         return Path("/etc/debian_version").read_text().strip().split(".")[0]
     except OSError:
         return ""
+
+
+def host_suite(os_release: str | None = None) -> str:
+    """The host's Debian code name (``bookworm``), from /etc/os-release; '' when unknown."""
+    if os_release is None:
+        try:
+            os_release = Path("/etc/os-release").read_text()
+        except OSError:
+            return ""
+    for line in os_release.splitlines():
+        key, _, value = line.partition("=")
+        if key == "VERSION_CODENAME":
+            return value.strip().strip('"')
+    return ""
+
+
+def docker_from_other_suite(suite: str | None = None) -> bool:
+    """Whether Docker comes from DOCKER_SUITE, pinned low (bookworm), rather than the host's suite."""
+    return (host_suite() if suite is None else suite) == "bookworm"
+
+
+def docker_packages(suite: str | None = None) -> list[str]:
+    """The Docker packages as apt is asked for them on this host."""
+    if docker_from_other_suite(suite):
+        return [f"{p}/{DOCKER_SUITE}" for p in DOCKER_PACKAGES]
+    return list(DOCKER_PACKAGES)
 
 
 def upgrades_in(simulation: str, allowed: set[str], release: str | None = None) -> list[str]:
@@ -125,7 +201,12 @@ def upgrades_in(simulation: str, allowed: set[str], release: str | None = None) 
     return found
 
 
-def apt_install(packages: list[str], *, allowed_upgrades: set[str] = frozenset()) -> None:
+def installed_by(simulation: str) -> list[str]:
+    """The packages an ``apt-get -s install`` would install or upgrade."""
+    return [line.split()[1] for line in simulation.splitlines() if line.startswith("Inst ")]
+
+
+def apt_install(packages: list[str] | tuple[str, ...], *, allowed_upgrades: set[str] = frozenset()) -> None:
     missing = [p for p in packages if not apt_installed(p.split("/")[0])]
     if not missing:
         return
@@ -133,12 +214,14 @@ def apt_install(packages: list[str], *, allowed_upgrades: set[str] = frozenset()
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
     simulation = subprocess.run([*cmd[:2], "-s", *cmd[2:]], capture_output=True, text=True, env=apt_env())
     if simulation.returncode != 0:
-        raise ProvisionError(f"apt cannot install {' '.join(missing)}: {simulation.stderr.strip().splitlines()[-1:]}")
+        reason = (simulation.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ProvisionError(f"apt cannot install {' '.join(missing)}: {reason}")
     risky = upgrades_in(simulation.stdout, allowed_upgrades | {p.split("/")[0] for p in packages})
     if risky:
         raise ProvisionError("refusing to install " + " ".join(missing) + ": it would upgrade installed "
                              "packages of the base system: " + ", ".join(risky[:8]))
-    sh(cmd, env=apt_env(), stdout=subprocess.DEVNULL)
+    say(f"installing {' '.join(missing)} (log: {current_log})")
+    sh(cmd, env=apt_env())
 
 
 # --- Docker engine -----------------------------------------------------------------
@@ -148,21 +231,27 @@ def docker_running() -> bool:
     return ok(["docker", "info"])
 
 
+TRIXIE_SOURCE_TEXT = ("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n"
+                      "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+TRIXIE_PIN_TEXT = "Package: *\nPin: release n=trixie\nPin-Priority: 100\n"
+
+
 def ensure_docker_packages() -> None:
     if shutil.which("dockerd") and ok(["docker", "buildx", "version"]):
         return
-    say("installing Docker engine and buildx from Debian trixie (pinned low)")
-    if not TRIXIE_SOURCES.exists():
-        TRIXIE_SOURCES.write_text(
-            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n"
-            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
-        say(f"wrote {TRIXIE_SOURCES}")
-    if not TRIXIE_PIN.exists():
-        TRIXIE_PIN.write_text("Package: *\nPin: release n=trixie\nPin-Priority: 100\n")
-        say(f"wrote {TRIXIE_PIN} (trixie packages only when asked for by name)")
-    global _apt_updated
-    _apt_updated = False
-    apt_install([f"{p}/trixie" for p in DOCKER_PACKAGES], allowed_upgrades={"containerd", "runc"})
+    if docker_from_other_suite():
+        say("installing Docker engine and buildx from Debian trixie (pinned low)")
+        if not TRIXIE_SOURCES.exists():
+            TRIXIE_SOURCES.write_text(TRIXIE_SOURCE_TEXT)
+            say(f"wrote {TRIXIE_SOURCES}")
+        if not TRIXIE_PIN.exists():
+            TRIXIE_PIN.write_text(TRIXIE_PIN_TEXT)
+            say(f"wrote {TRIXIE_PIN} (trixie packages only when asked for by name)")
+        global _apt_updated
+        _apt_updated = False
+    else:
+        say("installing Docker engine and buildx")
+    apt_install(docker_packages(), allowed_upgrades={"containerd", "runc"})
 
 
 def ensure_daemon_config() -> None:
@@ -220,17 +309,18 @@ def ensure_docker() -> None:
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 
 
-def ensure_qemu(platforms: list[str]) -> None:
-    foreign = [p for p in platforms if p != host_platform() and p in QEMU_BINFMT]
+def ensure_qemu(cfg, platforms: list[str]) -> None:
+    foreign = [p for p in platforms if p != host_platform()]
     if not foreign:
         return
-    apt_install(["qemu-user-static", "binfmt-support"])
+    apt_install(APT_STEPS["qemu"])
     if not (BINFMT / "status").exists():
         sh(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)])
     for name in foreign:
-        entry = BINFMT / QEMU_BINFMT[name]
+        qemu = SUPPORTED_PLATFORMS[cfg.platforms[name]].qemu
+        entry = BINFMT / qemu
         if not entry.exists() or "enabled" not in entry.read_text():
-            sh(["update-binfmts", "--enable", QEMU_BINFMT[name]])
+            sh(["update-binfmts", "--enable", qemu])
         if "flags: " not in entry.read_text() or "F" not in entry.read_text().split("flags: ")[1].split()[0]:
             raise ProvisionError(f"{entry}: registered without the F flag; containers cannot use it")
     say("qemu binfmt ready for " + ", ".join(foreign))
@@ -256,7 +346,7 @@ def ensure_registry(address: str) -> None:
     if registry_up(address):
         say(f"registry {address} is up")
         return
-    apt_install(["docker-registry"])
+    apt_install(APT_STEPS["registry"])
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     REGISTRY_CONFIG.write_text(
         "version: 0.1\n"
@@ -296,8 +386,8 @@ def debootstrap_image(suite: str, arch: str, oci: str, ref: str, mirror: str) ->
         log = LOG_DIR / f"debootstrap-{suite}-{arch}.log"
         say(f"debootstrap {suite} for {arch} (log: {log})")
         with open(log, "w") as handle:
-            sh(["debootstrap", "--variant=minbase", f"--arch={DEBIAN_ARCH[arch]}", suite, str(root), mirror],
-               stdout=handle, stderr=subprocess.STDOUT)
+            sh(["debootstrap", "--variant=minbase", f"--arch={SUPPORTED_PLATFORMS[oci].debian_arch}", suite,
+                str(root), mirror], stdout=handle, stderr=subprocess.STDOUT, log_name=log)
         # As in Debian's slim images: no package caches, lists or documentation.
         for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
                     "usr/share/info", "var/log"):
@@ -316,15 +406,15 @@ def debootstrap_image(suite: str, arch: str, oci: str, ref: str, mirror: str) ->
         (root / "etc/apt/apt.conf.d/90-container-slim").write_text(
             'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\nAPT::Keep-Downloaded-Packages "false";\n')
         tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-        sh(["docker", "import", "--platform", oci, "-", arch_ref], stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        sh(["docker", "import", "--platform", oci, "-", arch_ref], stdin=tar.stdout)
         if tar.wait() != 0:
             raise ProvisionError(f"tar of the {suite} {arch} root failed")
-    sh(["docker", "push", "--quiet", arch_ref], stdout=subprocess.DEVNULL)
+    sh(["docker", "push", "--quiet", arch_ref])
     return arch_ref
 
 
 def ensure_base_images(cfg, dists: list[str], platforms: list[str], mirror: str, base_registry: str) -> None:
-    apt_install(["debootstrap"])
+    apt_install(APT_STEPS["base images"])
     for dist in dists:
         ref = f"{base_registry.rstrip('/')}/{cfg.distributions[dist]}"
         suite = dist
@@ -343,7 +433,71 @@ def ensure_base_images(cfg, dists: list[str], platforms: list[str], mirror: str,
         say(f"base image {ref} now has {', '.join(sorted(image_platforms(ref)))}")
 
 
-# --- entry point ------------------------------------------------------------------------
+# --- simulation --------------------------------------------------------------------------
+
+
+def _apt_private(state: Path) -> list[str]:
+    """apt options for a private copy of the host's sources (plus Docker's suite) and lists."""
+    parts, prefs = state / "sources.list.d", state / "preferences.d"
+    for folder in (parts, prefs, state / "lists" / "partial", state / "cache" / "archives" / "partial"):
+        folder.mkdir(parents=True, exist_ok=True)
+    for source, target in ((Path("/etc/apt/sources.list.d"), parts), (Path("/etc/apt/preferences.d"), prefs)):
+        if source.is_dir():
+            for item in source.iterdir():
+                if item.is_file():
+                    shutil.copy(item, target / item.name)
+    if docker_from_other_suite():
+        (parts / TRIXIE_SOURCES.name).write_text(TRIXIE_SOURCE_TEXT)
+        (prefs / TRIXIE_PIN.name).write_text(TRIXIE_PIN_TEXT)
+    return ["-o", f"Dir::Etc::SourceParts={parts}", "-o", f"Dir::Etc::PreferencesParts={prefs}",
+            "-o", f"Dir::State::Lists={state / 'lists'}", "-o", f"Dir::Cache={state / 'cache'}",
+            "-o", "APT::Sandbox::User=root", "-o", "Debug::NoLocking=1"]
+
+
+def simulate(log: Path) -> int:  # noqa: C901 - one pass over the steps, then over the programs
+    """Show what each step's apt-get install would install, and check that the package of every
+    program the tools run ships it; install and change nothing (apt's lists go to a temporary folder)."""
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="provision-simulate-") as tmp:
+        state = Path(tmp)
+        options = _apt_private(state)
+        sh(["apt-get", *options, "update", "-q"], env=apt_env(), log=log)
+        requests = {step: docker_packages() if step == "docker" else list(packages)
+                    for step, packages in APT_STEPS.items()}
+        for step, packages in requests.items():
+            proc = sh(["apt-get", *options, "install", "-s", "-q", "--no-install-recommends", *packages],
+                      env=apt_env(), check=False, quiet=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if proc.returncode != 0:
+                reason = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+                print(f"error: provision: step '{step}': apt cannot install {' '.join(packages)}: {reason}",
+                      file=sys.stderr)
+                failed = True
+                continue
+            print(f"simulate {step}: {' '.join(packages)} -> installs {' '.join(installed_by(proc.stdout))}",
+                  flush=True)
+        # The package apt would install for each program (from the same suite), and where it puts it.
+        wanted = {p.name: next(r for r in requests.get(p.step, [p.package]) if r.split("/")[0] == p.package)
+                  for p in programs.PROGRAMS if p.package != programs.MINIMAL}
+        debs = state / "debs"
+        debs.mkdir()
+        sh(["apt-get", *options, "download", "-q", *sorted(set(wanted.values()))], cwd=debs, log=log, quiet=True)
+        for name, request in sorted(wanted.items()):
+            package = request.split("/")[0]
+            deb = next(debs.glob(f"{package}_*.deb"), None)
+            listing = sh(["dpkg-deb", "--contents", str(deb)], quiet=True, stdout=subprocess.PIPE).stdout \
+                if deb else ""
+            paths = [line.split()[5].lstrip(".") for line in listing.splitlines() if len(line.split()) >= 6]
+            found = [path for path in paths if path in (f"/usr/bin/{name}", f"/usr/sbin/{name}", f"/bin/{name}",
+                                                        f"/sbin/{name}")]
+            if found:
+                print(f"simulate program {name}: {found[0]} in {package}", flush=True)
+            else:
+                print(f"error: provision: program '{name}' is not in package {package}", file=sys.stderr)
+                failed = True
+    return 1 if failed else 0
+
+
+# --- entry point ------------------------------------------------------------------------ ------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
@@ -355,7 +509,42 @@ def parser() -> argparse.ArgumentParser:
                    help="platforms to prepare (default: all in versions.toml)")
     p.add_argument("--no-base-images", action="store_true", help="skip making base images")
     p.add_argument("--mirror", default=DEBIAN_MIRROR, help="Debian mirror for debootstrap (default: %(default)s)")
+    p.add_argument("--simulate", action="store_true",
+                   help="install nothing: show what each step's apt-get install would install, and check that "
+                        "every program the tools run is in its package")
+    p.add_argument("--log", type=Path, default=LOG, help="where the steps' commands write (default: %(default)s)")
     return p
+
+
+def steps(cfg, args, platforms: list[str], dists: list[str]) -> list[tuple[str, object]]:
+    """The steps of provisioning, in order: (name, what it does)."""
+    registries = {cfg.settings.registry}
+    base_registry = cfg.settings.base_registry
+    local_base = bool(base_registry) and is_local(base_registry)
+    if local_base:
+        registries.add(base_registry.split("/")[0])
+
+    def registry() -> None:
+        for address in sorted(registries):
+            if is_local(address):
+                ensure_registry(address)
+
+    def base_images() -> None:
+        if local_base:
+            ensure_base_images(cfg, dists, platforms, args.mirror, base_registry)
+        else:
+            say(f"base images come from {base_registry or 'Docker Hub'}: nothing to make")
+
+    found = [
+        ("docker", ensure_docker),
+        ("qemu", lambda: ensure_qemu(cfg, platforms)),
+        ("sources", lambda: apt_install(APT_STEPS["sources"])),
+        ("test services", lambda: apt_install(APT_STEPS["test services"])),
+        ("registry", registry),
+    ]
+    if not args.no_base_images:
+        found.append(("base images", base_images))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,35 +562,39 @@ def main(argv: list[str] | None = None) -> int:
         for name in dists:
             if name not in cfg.distributions:
                 raise ConfigError(f"--dist: unknown distribution '{name}' (known: {', '.join(cfg.distributions)})")
-        if os.geteuid() != 0:
-            raise ProvisionError("run as root (it installs packages and starts daemons)")
-        ensure_docker()
-        ensure_qemu(platforms)
-        apt_install(["dpkg-dev"])  # dpkg-source, for Debian source packages
-        # Database servers the smoke tests of the plugins image start (not as services).
-        apt_install(["postgresql", "mariadb-server"])
-        apt_install(["chromium"])  # headless, for the Orthanc Explorer test
-        registries = {cfg.settings.registry}
-        base_registry = cfg.settings.base_registry
-        if base_registry and is_local(base_registry):
-            registries.add(base_registry.split("/")[0])
-        for address in sorted(registries):
-            if is_local(address):
-                ensure_registry(address)
-        if args.no_base_images:
-            return 0
-        if base_registry and is_local(base_registry):
-            ensure_base_images(cfg, dists, platforms, args.mirror, base_registry)
-        else:
-            say(f"base images come from {base_registry or 'Docker Hub'}: nothing to make")
-        say("ready")
-        return 0
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ProvisionError as exc:
-        print(f"error: provision: {exc}", file=sys.stderr)
+    if os.geteuid() != 0:
+        print("error: provision: run as root (it installs packages and starts daemons)", file=sys.stderr)
         return 1
+    global current_log
+    log = current_log = args.log
+    plan = [("simulate", lambda: simulate(log))] if args.simulate else steps(cfg, args, platforms, dists)
+    for name, action in plan:
+        try:
+            if action():
+                return 1
+        except KeyboardInterrupt:
+            print(f"provision: interrupted in step '{name}'", file=sys.stderr)
+            return 130
+        except ProvisionError as exc:
+            where = exc.log or log
+            print(f"error: provision: step '{name}' failed: {config_mod.one_line(str(exc))} (log: {where})",
+                  file=sys.stderr)
+            return 1
+        except Exception as exc:  # noqa: BLE001 - a user sees one line; the log keeps the traceback
+            try:
+                with open(log, "a") as handle:
+                    handle.write(f"\nstep '{name}' failed:\n{traceback.format_exc()}")
+            except OSError:
+                pass
+            reason = config_mod.one_line(str(exc)) or type(exc).__name__
+            print(f"error: provision: step '{name}' failed: {reason} (log: {log})", file=sys.stderr)
+            return 1
+    if not args.simulate:
+        say("ready")
+    return 0
 
 
 if __name__ == "__main__":
