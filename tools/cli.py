@@ -507,7 +507,8 @@ def _sources(cfg, args, builds) -> dict[str, str]:
         # The left-out stage's source context gets the same empty folder: BuildKit resolves every
         # context a Dockerfile names, and an unknown one would be looked up on Docker Hub.
         empty = args.sources_dir.resolve() / ".left-out"
-        (empty / "out").mkdir(parents=True, exist_ok=True)
+        if not args.dry_run:
+            (empty / "out").mkdir(parents=True, exist_ok=True)
         named = dockerfile.named_contexts(text)
         placeholders = {key: str(empty) for name in without
                         for key in (f"{dockerfile.BUILDER_PREFIX}{name}", sources.context_name(name),
@@ -527,7 +528,8 @@ def _sources(cfg, args, builds) -> dict[str, str]:
     wanted = [w for w in sources.plan(cfg, release, sorted({b.image for b in builds}))
               if {sources.context_name(w.component.name), sources.assets_context(w.component.name)} & used]
     root = args.sources_dir.resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    if not args.dry_run:
+        root.mkdir(parents=True, exist_ok=True)
     if args.dry_run:
         found = sources.expected_paths(root, wanted, order)
     else:
