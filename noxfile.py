@@ -14,7 +14,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tools import cli, config, matrix  # noqa: E402
+from tools import cli, config, matrix, release_sets  # noqa: E402
 from tools import provision as provisioning  # noqa: E402
 
 nox.options.sessions = ["tests"]
@@ -79,6 +79,18 @@ def manifest(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Tabulate recorded build times from the results file."""
     _call(session, cli.main, ["report", *session.posargs])
+
+
+@nox.session(python=False)
+def releases(session: nox.Session) -> None:
+    """List upstream's releases of every component, newest first, marking pinned and new ones."""
+    _call(session, release_sets.main, ["releases", *session.posargs])
+
+
+@nox.session(python=False)
+def propose(session: nox.Session) -> None:
+    """Write a new set of the newest releases into versions.toml (options after --, e.g. --dry-run)."""
+    _call(session, release_sets.main, ["propose", *session.posargs])
 
 
 @nox.session(python=False)
