@@ -55,7 +55,7 @@ def test_labels_name_the_set_and_every_component():
     assert labels["org.opencontainers.image.version"] == "1.12.7"
     assert labels["org.opencontainers.image.revision"] == "abc123"
     assert labels["org.opencontainers.image.created"] == "2026-01-01T00:00:00+00:00"
-    assert labels["org.orthanc-images.postgresql.version"] == "5.0"
+    assert labels["org.orthanc-images.postgresql.version"] == "6.2"
     assert labels["org.orthanc-images.wsi.version"] == "3.2"
     assert labels["org.orthanc-images.base"] == "trixie"
 
@@ -113,3 +113,14 @@ def test_source_label_is_a_public_url_without_credentials():
         "https://git.example.org/orthanc-images.git"
     assert public_url("/srv/git/orthanc-images") == ""
     assert public_url("") == ""
+
+
+def test_compile_jobs_are_a_secret_never_a_build_argument():
+    build = matrix.Build("1.13.0", "orthanc-plugins", ("armv7",))
+    cmd = command(build, jobs_file=Path("/logs/x.jobs"))
+    assert pairs(cmd, "--secret") == ["id=jobs,src=/logs/x.jobs"]
+    assert not [a for a in pairs(cmd, "--build-arg") if "JOBS" in a]  # a build argument is in the cache key
+    assert "--secret" not in command(build)
+    # Every compile step of the Dockerfile may read it.
+    text = (ROOT / "dockerfiles" / "Dockerfile").read_text()
+    assert text.count("--mount=type=secret,id=jobs") == text.count("target=/ccache")

@@ -102,3 +102,20 @@ def test_every_missing_source_of_a_set_is_named_in_one_line(tmp_path, mirror):
     for branch in ("OrthancPostgreSQL-3.3", "OrthancMySQL-3.0", "OrthancDicomWeb-1.5", "OrthancWSI-1.0"):
         assert f"({branch}): local: no tree under" in message
         assert f"mirror: {branch}.tar.gz not listed in {mirror.as_uri()}/SHA256SUMS" in message
+
+
+def test_a_set_without_reachable_sources_stops_before_buildkit_naming_each(tmp_path, mirror):
+    import subprocess
+    import sys
+    results = tmp_path / "builds.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "tools", "build", "--set", "1.9.0", "--platform", "armv7",
+                           "--mirror", str(mirror), "--sources-dir", str(tmp_path / "src"),
+                           "--results", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("error: set '1.9.0': 7 sources not reachable: ")
+    for branch in ("Orthanc-1.9.0", "OrthancPostgreSQL-3.3", "OrthancMySQL-3.0", "OrthancDicomWeb-1.5",
+                   "OrthancGdcm-1.2", "OrthancWebViewer-2.7", "OrthancWSI-1.0"):
+        assert f"({branch}): " in proc.stderr and f"mirror: {branch}.tar.gz not listed" in proc.stderr
+    assert "docker buildx build" not in proc.stdout
+    assert not results.exists()

@@ -24,14 +24,25 @@ PLUGIN_NAMES = {
     "webviewer": {"web-viewer"},
     "wsi": {"wsi"},
 }
+#: Plugin components that load only when their configuration section is there (or switched on).
+CONFIGURED_ONLY = {"postgresql", "mysql"}
 WITHOUT_LABEL = "org.orthanc-images.without"
+#: Beyond /plugins/<id>: a route each plugin serves, and what its answer must contain.
+PLUGIN_ROUTES = {
+    "dicom-web": ("/dicom-web/studies", b"["),  # QIDO-RS: a JSON array
+    "web-viewer": ("/web-viewer/app/viewer.html", b"<html"),
+    "wsi": ("/wsi/app/viewer.html", b"<html"),
+}
 
 
 def expected_plugins(image: str, without: list[str]) -> set[str]:
-    """The plugins an image must load: the samples, and for orthanc-plugins every plugin not left out."""
+    """The plugins an image loads with no switch set: the samples that do not change the server's
+    behaviour, and for orthanc-plugins every plugin not left out, but the database plugins, which
+    load only when configured."""
     if image == "orthanc":
         return set(CORE_PLUGINS)
-    return CORE_PLUGINS.union(*[names for c, names in PLUGIN_NAMES.items() if c not in without])
+    return CORE_PLUGINS.union(*[names for c, names in PLUGIN_NAMES.items()
+                                if c not in without and c not in CONFIGURED_ONLY])
 
 
 def left_out(ref: str) -> list[str]:
@@ -187,6 +198,7 @@ def check_core(client: Client, version: str, plugins: set[str]) -> dict:
     loaded = set(client.json("GET", "/plugins"))
     if not plugins <= loaded:
         raise SmokeError(f"/plugins lacks {sorted(plugins - loaded)} (has {sorted(loaded)})")
+    check_plugins(client, plugins)
     data, uids = make_dicom()
     stored = client.json("POST", "/instances", data, content_type="application/dicom")
     status, back = client.request("GET", f"/instances/{stored['ID']}/file")
@@ -194,3 +206,17 @@ def check_core(client: Client, version: str, plugins: set[str]) -> dict:
         raise SmokeError(f"reading instance {stored['ID']} back: HTTP {status}, {len(back)} bytes, "
                          f"want {len(data)} identical bytes")
     return {"system": system, "plugins": sorted(loaded), "instance": stored, "uids": uids}
+
+
+def check_plugins(client: Client, plugins: set[str]) -> None:
+    """Each plugin answers for itself: its /plugins/<id> entry has a version, and a web plugin
+    serves its own route."""
+    for plugin in sorted(plugins):
+        info = client.json("GET", f"/plugins/{plugin}")
+        if not info.get("Version"):
+            raise SmokeError(f"plugin {plugin}: /plugins/{plugin} reports no version ({info})")
+        route = PLUGIN_ROUTES.get(plugin)
+        if route:
+            status, body = client.request("GET", route[0])
+            if status != 200 or route[1] not in body[:4096].lower():
+                raise SmokeError(f"plugin {plugin}: GET {route[0]}: HTTP {status}, {body[:120]!r}")

@@ -1,9 +1,20 @@
 #!/bin/sh
-# Install -dev packages for the target platform (with :arch when cross-compiling).
+# Install packages into a builder: the target platform's (-dev packages, with
+# :arch when cross-compiling), and, after --build-machine, the build machine's
+# own (tools, or headers Debian ships for one architecture only that the
+# target's build reads as they are):
+#   apt-dev.sh libpq-dev --build-machine postgresql-server-dev-all
 set -eu
 . /opt/orthanc-build/env
 suffix=""
 [ "$(dpkg --print-architecture)" = "$DEB_TARGET" ] || suffix=":$DEB_TARGET"
+packages=""
+for p in "$@"; do
+  case $p in
+    --build-machine) suffix="" ;;
+    *) packages="$packages $p$suffix" ;;
+  esac
+done
 apt-get update
-apt-get install -y --no-install-recommends $(for p in "$@"; do echo "$p$suffix"; done)
+apt-get install -y --no-install-recommends $packages
 rm -rf /var/lib/apt/lists/*

@@ -26,13 +26,28 @@ case $component in
   *) echo "build-plugin: unknown component $component" >&2; exit 2 ;;
 esac
 /opt/orthanc-build/restore-assets.sh "$component" "$src"
-cmake -S "$src" -B /build $CMAKE_COMMON $CMAKE_CROSS $framework "$extra" -DBUILD_UNIT_TESTS=OFF
-cmake --build /build --parallel "$(nproc)" ${targets:+--target $targets}
+/opt/orthanc-build/apply-patches.sh "$component" /src  # the whole tree: patches may touch shared folders
+# Upstream's WSI has two CMake projects (the viewer plugin and the command-line
+# tools); the other plugins have one at the top of their tree.
+projects=$src
+[ -f "$src/CMakeLists.txt" ] || projects="$src/ViewerPlugin $src/Applications"
 mkdir -p /out/usr/share/orthanc/plugins /out/usr/bin
-find /build -maxdepth 1 -name 'lib*.so*' -exec cp -P {} /out/usr/share/orthanc/plugins/ \;
-for tool in OrthancWSIDicomizer OrthancWSIDicomToTiff; do
-  [ -x "/build/$tool" ] && install -m 755 "/build/$tool" /out/usr/bin/
+n=0
+for project in $projects; do
+  n=$((n + 1))
+  build=/build/$n
+  mkdir -p "$build"
+  # The JavaScript and CSS that upstream's build would download, laid out where it
+  # looks for them first (its build folder): nothing is downloaded.
+  [ -d /assets ] && cp -a /assets/. "$build/"
+  (cd "$build" && cmake -S "$project" -B . $CMAKE_COMMON $CMAKE_CROSS $framework "$extra" -DBUILD_UNIT_TESTS=OFF)
+  cmake --build "$build" --parallel "$JOBS" ${targets:+--target $targets}
+  find "$build" -maxdepth 1 -name 'lib*.so*' -exec cp -P {} /out/usr/share/orthanc/plugins/ \;
+  for tool in OrthancWSIDicomizer OrthancWSIDicomToTiff; do
+    if [ -x "$build/$tool" ]; then install -m 755 "$build/$tool" /out/usr/bin/; fi
+  done
 done
 echo "$branch" > "/out/usr/share/orthanc/$component.branch"
+/opt/orthanc-build/strip.sh /out
 /opt/orthanc-build/runtime-packages.sh /out > "/out/runtime-packages.$component"
 ccache --show-stats | sed 's/^/ccache: /'

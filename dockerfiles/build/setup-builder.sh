@@ -7,6 +7,7 @@
 #   CMAKE_CROSS  flags for cmake (empty when native)
 #   DCMTK_LIBS   DCMTK libraries to link explicitly
 #   TRIPLET      multiarch triplet of the target
+#   JOBS         parallel compile jobs (the build secret `jobs`, else nproc)
 # Usage: setup-builder.sh PACKAGE...   (packages as for the target, without :arch)
 set -eu
 case "${TARGETARCH:-}${TARGETVARIANT:-}" in
@@ -17,7 +18,7 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
   *) echo "setup-builder: unsupported target ${TARGETARCH}${TARGETVARIANT}" >&2; exit 2 ;;
 esac
 build=$(dpkg --print-architecture)
-tools="ca-certificates ccache cmake make file patch unzip python3 pkg-config"
+tools="ca-certificates ccache cmake make file patch unzip python3 pkg-config protobuf-compiler"
 if [ "$build" = "$target" ]; then
   echo "setup-builder: native build for $target"
   apt-get update
@@ -53,6 +54,8 @@ CMAKE
 fi
 rm -rf /var/lib/apt/lists/*
 {
+  # Parallel compile jobs: the build secret `jobs` when the step mounts it, else one per processor.
+  echo 'JOBS=$(cat /run/secrets/jobs 2>/dev/null || nproc)'
   echo "CMAKE_CROSS='$cross'"
   echo "DCMTK_LIBS='$dcmtk'"
   echo "TRIPLET='$triplet'"
