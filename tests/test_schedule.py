@@ -124,3 +124,11 @@ def test_estimates_come_from_solo_runs_of_the_same_platform_and_compiler():
                rec("2", "amd64", [job("build-gdcm", 200), job("build-mysql", 999, overlapped=True)]),
                rec("3", "armv7", [job("build-gdcm", 5)])]
     assert schedule.estimates_from(records, "amd64", "native") == {"build-gdcm": 200}
+
+
+def test_compile_jobs_share_the_processors_among_the_stages_allowed_at_once():
+    assert schedule.Limits().compile_jobs(8) is None  # every stage takes every processor
+    assert schedule.Limits(max_parallel=2).compile_jobs(8) == 4
+    assert schedule.Limits(max_parallel=4).compile_jobs(2) == 1
+    assert schedule.Limits(max_parallel=1, jobs=1).compile_jobs(8) == 1  # the -sequential sessions
+    assert schedule.Limits(jobs=3).compile_jobs(2) == 3

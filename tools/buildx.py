@@ -32,6 +32,7 @@ class Options:
     source_url: str = ""
     build_contexts: dict[str, str] = field(default_factory=dict)
     no_cache_filter: tuple[str, ...] = ()  # stages to rebuild even when cached
+    jobs_file: Path | None = None  # holds the compile jobs per stage, given as the build secret `jobs`
 
 
 def build_args(config: Config, build: Build, options: Options) -> dict[str, str]:
@@ -106,6 +107,9 @@ def command(
         cmd += ["--build-arg", f"{key}={value}"]
     for name, location in sorted(options.build_contexts.items()):
         cmd += ["--build-context", f"{name}={location}"]
+    if options.jobs_file is not None:
+        # A secret, not a build argument: the limit is not part of any cache key.
+        cmd += ["--secret", f"id=jobs,src={options.jobs_file}"]
     if stage is None:
         for key, value in labels(config, build, options, created).items():
             cmd += ["--label", f"{key}={value}"]

@@ -79,6 +79,10 @@ def _build_parser(sub) -> None:
                    help="compile one component stage at a time (the same as --max-parallel 1)")
     p.add_argument("--max-parallel", type=_positive, metavar="N",
                    help="compile at most N component stages at once, then assemble the image from the cache")
+    p.add_argument("--jobs", type=_positive, metavar="N",
+                   help="parallel compile jobs within a stage (make -j N; default: the processors shared "
+                        "among --max-parallel stages, else all; -sequential sessions: 1); never invalidates "
+                        "the build cache")
     p.add_argument("--memory-budget", metavar="SIZE",
                    help="start a component stage only while the recorded memory of those running fits, e.g. 3GiB")
     p.add_argument("--stage", action="append", dest="stages", metavar="STAGE",
@@ -370,7 +374,9 @@ def _limits(args) -> schedule.Limits:
     budget = schedule.parse_size(args.memory_budget) if args.memory_budget is not None else None
     if args.sequential and args.max_parallel not in (None, 1):
         raise UsageError(f"--sequential means --max-parallel 1, not {args.max_parallel}")
-    return schedule.Limits(1 if args.sequential else args.max_parallel, budget)
+    # --sequential is the small-board mode: one stage at a time, one compiler at a time.
+    jobs = args.jobs if args.jobs is not None else (1 if args.sequential else None)
+    return schedule.Limits(1 if args.sequential else args.max_parallel, budget, jobs)
 
 
 def _commands(cfg, build, options, plan, limits, log_base: Path, created: str) -> dict[str, list[str]]:
@@ -446,6 +452,12 @@ def cmd_build(args) -> int:
     logs = results_file.parent / "logs"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     host_info = host.describe()
+    jobs = limits.compile_jobs(host_info["cores"])
+    if jobs is not None:
+        options = replace(options, jobs_file=logs / f"{stamp}.jobs")
+        if not args.dry_run:
+            logs.mkdir(parents=True, exist_ok=True)
+            options.jobs_file.write_text(f"{jobs}\n")
     for build in builds:
         base = f"{stamp}-{build.image}-{build.tag}{'-sequential' if build.sequential else ''}"
         metadata = logs / f"{base}.metadata.json"
@@ -455,7 +467,7 @@ def cmd_build(args) -> int:
         commands = _commands(cfg, build, options, plans.get(build.image), limits, logs / base, created=now())
         if args.dry_run:
             continue
-        record = _record(build, options, args, host_info, compiler)
+        record = {**_record(build, options, args, host_info, compiler), "compile_jobs": jobs}
         finish = None
         if not options.push and not args.stages and len(build.platforms) == 1:
             ref, oci = buildx.tags(build, options)[0], cfg.platforms[build.platforms[0]]
@@ -560,7 +572,9 @@ def cmd_plan(args) -> int:
                                "--together" in spec.argv)
         print(f"# nox -s {spec.name}")
         options = _options(cfg, args, _sources(cfg, args, builds))
-        limits = schedule.Limits(1 if "--sequential" in spec.argv else None)
+        limits = schedule.Limits(1, jobs=1) if "--sequential" in spec.argv else schedule.Limits()
+        if limits.jobs is not None:
+            options = replace(options, jobs_file=Path("<logs>/<build>.jobs"))
         for build in builds:
             plan = schedule.plan(options.dockerfile.read_text(), build.image) if limits.bounded else None
             _commands(cfg, build, options, plan, limits, Path("<logs>/<build>"), created="<now>")

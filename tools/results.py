@@ -164,6 +164,7 @@ FIELDS: dict[str, Checker] = {
     "memory_peak_bytes": _nullable(_number),
     "memory_build_peak_bytes": _nullable(_number),
     "cpu_seconds": _nullable(_number),
+    "compile_jobs": _nullable(_integer),
     "ccache": _mapping(_object({"hits": _integer, "calls": _integer}, required=("hits", "calls"))),
     "scheduler": _nullable(_object({"max_parallel": _nullable(_integer), "memory_budget_bytes": _nullable(_number),
                                     "max_concurrent": _integer})),

@@ -51,6 +51,16 @@ def parse_size(text: str) -> int:
 class Limits:
     max_parallel: int | None = None
     memory_budget: int | None = None
+    jobs: int | None = None  # parallel compile jobs within one stage (make -j); None: the tools choose
+
+    def compile_jobs(self, cpus: int) -> int | None:
+        """Compile jobs per stage: as given, else the processors shared among the stages allowed at
+        once, else None (each stage takes every processor)."""
+        if self.jobs is not None:
+            return self.jobs
+        if self.max_parallel is not None:
+            return max(1, cpus // self.max_parallel)
+        return None
 
     @property
     def bounded(self) -> bool:
