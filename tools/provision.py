@@ -62,15 +62,18 @@ APT_STEPS = {
     "docker": (*programs.packages("docker"), "docker-buildx"),
     "qemu": ("qemu-user-static", *programs.packages("qemu")),
     "sources": tuple(programs.packages("sources")),
-    # Database servers the smoke tests of the plugins image start (not as services), and a
-    # headless browser for the Orthanc Explorer test.
-    "test services": ("postgresql", "mariadb-server", "chromium"),
+    # Database servers the smoke tests of the plugins image start (not as services), a headless
+    # browser for the Orthanc Explorer test, and `docker compose` for the compose example's test.
+    "test services": ("postgresql", "mariadb-server", "chromium", "docker-compose"),
     "registry": tuple(programs.packages("registry")),
     "base images": tuple(programs.packages("base images")),
 }
 DOCKER_PACKAGES = APT_STEPS["docker"]
 #: The suite Docker 26 and buildx 0.13 come from (pinned low on an older host).
 DOCKER_SUITE = "trixie"
+#: Packages of other steps that come from Docker's suite wherever Docker does: bookworm's
+#: docker-compose is the old standalone program, not the `docker compose` plugin.
+WITH_DOCKER = ("docker-compose",)
 
 
 class ProvisionError(Exception):
@@ -180,6 +183,13 @@ def docker_packages(suite: str | None = None) -> list[str]:
     return list(DOCKER_PACKAGES)
 
 
+def suite_packages(packages, suite: str | None = None) -> list[str]:
+    """A step's packages as apt is asked for them on this host (WITH_DOCKER's from Docker's suite)."""
+    if docker_from_other_suite(suite):
+        return [f"{p}/{DOCKER_SUITE}" if p in WITH_DOCKER else p for p in packages]
+    return list(packages)
+
+
 def upgrades_in(simulation: str, allowed: set[str], release: str | None = None) -> list[str]:
     """Installed packages an ``apt-get -s install`` would replace from another Debian release.
 
@@ -236,17 +246,24 @@ TRIXIE_SOURCE_TEXT = ("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: t
 TRIXIE_PIN_TEXT = "Package: *\nPin: release n=trixie\nPin-Priority: 100\n"
 
 
+def ensure_docker_suite() -> None:
+    """Docker's suite as an apt source, pinned low, on a host that takes Docker from there."""
+    global _apt_updated
+    if not TRIXIE_SOURCES.exists():
+        TRIXIE_SOURCES.write_text(TRIXIE_SOURCE_TEXT)
+        say(f"wrote {TRIXIE_SOURCES}")
+        _apt_updated = False
+    if not TRIXIE_PIN.exists():
+        TRIXIE_PIN.write_text(TRIXIE_PIN_TEXT)
+        say(f"wrote {TRIXIE_PIN} (trixie packages only when asked for by name)")
+
+
 def ensure_docker_packages() -> None:
     if shutil.which("dockerd") and ok(["docker", "buildx", "version"]):
         return
     if docker_from_other_suite():
         say("installing Docker engine and buildx from Debian trixie (pinned low)")
-        if not TRIXIE_SOURCES.exists():
-            TRIXIE_SOURCES.write_text(TRIXIE_SOURCE_TEXT)
-            say(f"wrote {TRIXIE_SOURCES}")
-        if not TRIXIE_PIN.exists():
-            TRIXIE_PIN.write_text(TRIXIE_PIN_TEXT)
-            say(f"wrote {TRIXIE_PIN} (trixie packages only when asked for by name)")
+        ensure_docker_suite()
         global _apt_updated
         _apt_updated = False
     else:
@@ -462,7 +479,7 @@ def simulate(log: Path) -> int:  # noqa: C901 - one pass over the steps, then ov
         state = Path(tmp)
         options = _apt_private(state)
         sh(["apt-get", *options, "update", "-q"], env=apt_env(), log=log)
-        requests = {step: docker_packages() if step == "docker" else list(packages)
+        requests = {step: docker_packages() if step == "docker" else suite_packages(packages)
                     for step, packages in APT_STEPS.items()}
         for step, packages in requests.items():
             proc = sh(["apt-get", *options, "install", "-s", "-q", "--no-install-recommends", *packages],
@@ -535,11 +552,17 @@ def steps(cfg, args, platforms: list[str], dists: list[str]) -> list[tuple[str, 
         else:
             say(f"base images come from {base_registry or 'Docker Hub'}: nothing to make")
 
+    def test_services() -> None:
+        packages = suite_packages(APT_STEPS["test services"])
+        if packages != list(APT_STEPS["test services"]):
+            ensure_docker_suite()
+        apt_install(packages)
+
     found = [
         ("docker", ensure_docker),
         ("qemu", lambda: ensure_qemu(cfg, platforms)),
         ("sources", lambda: apt_install(APT_STEPS["sources"])),
-        ("test services", lambda: apt_install(APT_STEPS["test services"])),
+        ("test services", test_services),
         ("registry", registry),
     ]
     if not args.no_base_images:
