@@ -49,8 +49,10 @@ def test_the_image_is_complete(built):
 def test_smoke_session_checks_every_plugin_at_its_own_route(built):
     proc = tools_cli("smoke", "--set", SET, "--platform", "amd64", "--image", "orthanc-plugins")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in ("postgresql-index", "mysql-storage", "dicom-web", "gdcm", "web-viewer", "wsi", "serve-folders"):
+    for name in ("dicom-web", "gdcm", "web-viewer", "wsi", "serve-folders"):
         assert name in proc.stdout
+    # The database plugins load only when configured (the tests below configure them).
+    assert "postgresql-index" not in proc.stdout and "mysql-storage" not in proc.stdout
 
 
 def test_runtime_is_lean_and_has_the_wsi_tools(built):
