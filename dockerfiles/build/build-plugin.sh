@@ -18,11 +18,12 @@ case $component in
     targets="OrthancMySQLIndex OrthancMySQLStorage"
     extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=$boost jsoncpp pugixml uuid curl dcmdata dcmjpls dcmjpeg dcmimage ofstd" ;;
   gdcm)
+    targets="OrthancGdcm"
     extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=dcmdata dcmjpls dcmimage dcmjpeg ofstd $boost pugixml uuid jsoncpp" ;;
-  dicomweb|webviewer)
-    extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=$boost jsoncpp pugixml uuid dcmdata ofstd" ;;
-  wsi)
-    extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=$boost jsoncpp pugixml uuid dcmdata dcmjpls dcmimage dcmjpeg ofstd" ;;
+  dicomweb|webviewer|wsi)
+    # These link most of the static framework (DICOM transcoding, images, HTTP): all it uses.
+    targets=$(case $component in dicomweb) echo OrthancDicomWeb ;; webviewer) echo OrthancWebViewer ;; esac)
+    extra="-DORTHANC_FRAMEWORK_ADDITIONAL_LIBRARIES=dcmjpls dcmjpeg dcmimage dcmimgle dcmnet dcmtls dcmdata oflog ofstd $boost boost_date_time boost_program_options jsoncpp pugixml uuid curl civetweb lua5.3 sqlite3 png jpeg z ssl crypto" ;;
   *) echo "build-plugin: unknown component $component" >&2; exit 2 ;;
 esac
 /opt/orthanc-build/restore-assets.sh "$component" "$src"
@@ -41,7 +42,12 @@ for project in $projects; do
   # looks for them first (its build folder): nothing is downloaded.
   [ -d /assets ] && cp -a /assets/. "$build/"
   (cd "$build" && cmake -S "$project" -B . $CMAKE_COMMON $CMAKE_CROSS $framework "$extra" -DBUILD_UNIT_TESTS=OFF)
-  cmake --build "$build" --parallel "$JOBS" ${targets:+--target $targets}
+  # Only what the image ships (no unit tests): WSI's projects each have their own targets.
+  case $project in
+    */ViewerPlugin) targets="OrthancWSI" ;;
+    */Applications) targets="OrthancWSIDicomizer OrthancWSIDicomToTiff" ;;
+  esac
+  cmake --build "$build" --parallel "$JOBS" --target $targets
   find "$build" -maxdepth 1 -name 'lib*.so*' -exec cp -P {} /out/usr/share/orthanc/plugins/ \;
   for tool in OrthancWSIDicomizer OrthancWSIDicomToTiff; do
     if [ -x "$build/$tool" ]; then install -m 755 "$build/$tool" /out/usr/bin/; fi
