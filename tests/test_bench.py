@@ -1,6 +1,10 @@
 """The bench's plan and table (pure)."""
 
+from pathlib import Path
+
 from tools import bench
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_steps_order_and_shape():
@@ -114,3 +118,20 @@ def test_latest_run():
     a = {**rec("cold", 1, "x", 1.0), "end": "2"}
     b = {**rec("cold", 1, "x", 1.0), "end": "3", "bench": {**a["bench"], "id": "y"}}
     assert bench.latest_run([a, b, {"end": "9"}]) == [b]
+
+
+def test_a_cold_build_empties_the_compiler_caches_of_its_own_platform_only():
+    plan = bench.steps("1.13.0", "orthanc-plugins", ["armv7", "amd64"], "amd64", parts=("cold",), emulate=[],
+                       compile_stages=("framework", "build-orthanc", "build-wsi"))
+    assert [(s.label, s.ccache) for s in plan] == [
+        ("armv7 cross", ("ccache-framework-armv7", "ccache-orthanc-armv7", "ccache-wsi-armv7")),
+        ("amd64 native", ("ccache-framework-amd64", "ccache-orthanc-amd64", "ccache-wsi-amd64")),
+    ]
+    assert all(s.cold for s in plan)
+
+
+def test_the_compile_stages_are_those_with_a_compiler_cache():
+    from tools import dockerfile
+    text = (ROOT / "dockerfiles" / "Dockerfile").read_text()
+    assert dockerfile.compile_stages(text) == ["framework", "build-orthanc", "build-postgresql", "build-mysql",
+                                               "build-dicomweb", "build-gdcm", "build-webviewer", "build-wsi"]

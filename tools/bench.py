@@ -76,6 +76,7 @@ def steps(
     bump: str = "orthanc",
     memory_stages: list[str] | None = None,
     memory_budget: str = "3GiB",
+    compile_stages: tuple[str, ...] = (),
 ) -> list[Step]:
     """The bench as a list of builds (pure)."""
     base = ("--set", set_name)
@@ -85,7 +86,8 @@ def steps(
         for arch in sorted(platforms, key=lambda p: p == host_platform):
             how = "native" if arch == host_platform else "cross"
             result.append(Step("cold", 1, f"{arch} {how}",
-                               (*base, "--image", image, "--platform", arch, "--no-cache"), cold=True))
+                               (*base, "--image", image, "--platform", arch, "--no-cache"), cold=True,
+                               ccache=_mounts(compile_stages, arch)))
     if "nochange" in parts:
         # Run 0 makes sure everything is built once; it is recorded but not counted.
         for run in range(0, runs + 1):
@@ -116,8 +118,14 @@ def steps(
             if arch != host_platform:
                 result.append(Step("cold", 1, f"{arch} emulated",
                                    (*base, "--image", image, "--platform", arch, "--no-cache", "--emulate"),
-                                   cold=True))
+                                   cold=True, ccache=_mounts(compile_stages, arch)))
     return result
+
+
+def _mounts(stages: tuple[str, ...], arch: str) -> tuple[str, ...]:
+    """A cold build empties the compiler caches of its own platform only (all of them when the
+    stages are not known): the other platforms' compiled stages stay cached."""
+    return tuple(cache_mount_id(stage, arch) for stage in stages)
 
 
 def cache_mount_id(stage: str, arch: str) -> str:

@@ -787,13 +787,14 @@ def cmd_bench(args) -> int:
         schedule.plan(DEFAULT_DOCKERFILE.read_text(), "orthanc-plugins", memory_stages)  # names checked
     schedule.parse_size(args.memory_budget)
     plan = bench.steps(release.name, image, platforms, here, parts=parts, runs=args.runs, emulate=emulate,
-                       bump=bump, memory_stages=memory_stages, memory_budget=args.memory_budget)
+                       bump=bump, memory_stages=memory_stages, memory_budget=args.memory_budget,
+                       compile_stages=tuple(dockerfile.compile_stages(DEFAULT_DOCKERFILE.read_text())))
     run_id = bench.bench_id()
     results_file = args.results or cfg.root / cfg.settings.results
     print(f"bench {run_id}: {len(plan)} builds of {image}:{release.name}, recorded in {results_file}")
     for step in plan:
         print(f"  {step.part:8} run {step.run}  {step.label:24} build {shlex.join(step.argv)}"
-              + ("  (compiler cache emptied)" if step.cold else "")
+              + ("  (compiler cache emptied)" if step.cold and not step.ccache else "")
               + (f"  (compiler cache of {', '.join(step.ccache)} emptied)" if step.ccache else "")
               + (f"  (one file of {step.bump} changed)" if step.bump else ""))
     if args.dry_run:

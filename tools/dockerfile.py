@@ -160,3 +160,9 @@ def ancestors(deps: dict[str, set[str]], name: str) -> set[str]:
             seen.add(current)
             todo.extend(deps.get(current, ()))
     return seen
+
+
+def compile_stages(text: str) -> list[str]:
+    """The stages that compile, i.e. mount a compiler cache (``id=ccache-<name>-...``)."""
+    return [stage.name for stage, texts in _stage_instructions(text, stages(text)[1])
+            if any("id=ccache-" in t for t in texts)]
