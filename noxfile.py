@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tools import cli, config, matrix, release_sets  # noqa: E402
 from tools import provision as provisioning  # noqa: E402
 
+FIXTURE_CONFIG = Path(__file__).resolve().parent / "tests" / "fixture" / "versions.toml"
+
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "none"
 
@@ -102,6 +104,9 @@ def provision(session: nox.Session) -> None:
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit and real-Docker integration tests)."""
+    # The integration tests' fixture builds on its own base distribution: make sure it is there too.
+    if not session.posargs or any("integration" in arg for arg in session.posargs):
+        _call(session, provisioning.main, ["--config", str(FIXTURE_CONFIG), "--dist", "all"])
     session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-ra", "--durations=20", "tests"]))
 
 
