@@ -38,8 +38,7 @@ from typing import Callable, Iterable, Mapping, TypeVar
 from packaging.version import Version
 
 from .config import VERSION_RE, Component, Config, one_line
-
-SUMS = "SHA256SUMS"
+from .sources import SUMS, SourceError, download_verified, mirror_url, parse_sums
 ARCHIVE_SUFFIX = ".tar.gz"
 #: Where the plugins keep copies of Orthanc's own files (its SDK, its CMake scripts): not the
 #: plugin's statements.
@@ -225,20 +224,6 @@ def tree_files(root: Path) -> dict[str, str]:
 # --- where releases come from --------------------------------------------------------------
 
 
-def mirror_url(mirror: str, name: str) -> str:
-    if "://" in mirror:
-        return mirror.rstrip("/") + "/" + name
-    return Path(mirror).resolve().joinpath(name).as_uri()
-
-
-def parse_sums(text: str) -> dict[str, str]:
-    """``SHA256SUMS`` lines (``<sha256>  <name>``): name -> sha256."""
-    sums = {}
-    for line in text.splitlines():
-        match = re.fullmatch(r"([0-9a-f]{64}) [ *](\S+)", line.strip())
-        if match:
-            sums[match.group(2)] = match.group(1)
-    return sums
 
 
 class Mirror:
@@ -279,16 +264,10 @@ class Mirror:
         url = mirror_url(self.location, name)
         with tempfile.TemporaryDirectory(prefix="orthanc-release-") as tmp:
             archive = Path(tmp) / name
-            digest = hashlib.sha256()
             try:
-                with urllib.request.urlopen(url, timeout=self.timeout) as response, open(archive, "wb") as out:
-                    while chunk := response.read(1 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise ReleaseError(f"{url} not reachable ({getattr(exc, 'reason', exc)})") from None
-            if digest.hexdigest() != expected:
-                raise ReleaseError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, {SUMS} has {expected})")
+                download_verified(url, expected, archive, f"{SUMS} has", self.timeout)
+            except SourceError as exc:
+                raise ReleaseError(str(exc)) from None
             return archive_files(archive)
 
 

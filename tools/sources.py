@@ -97,10 +97,21 @@ def mirror_location(command_line: str | None, cfg: Config, environ=os.environ) -
     return configured
 
 
-def _mirror_url(mirror: str, name: str) -> str:
+def mirror_url(mirror: str, name: str) -> str:
+    """The URL of a file of a source mirror given as a folder or a URL."""
     if "://" in mirror:
         return mirror.rstrip("/") + "/" + name
     return Path(mirror).resolve().joinpath(name).as_uri()
+
+
+def parse_sums(text: str) -> dict[str, str]:
+    """``SHA256SUMS`` lines (``<sha256>  <name>``): name -> sha256."""
+    sums = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([0-9a-f]{64}) [ *](\S+)", line.strip())
+        if match:
+            sums[match.group(2)] = match.group(1)
+    return sums
 
 
 def context_name(component: str) -> str:
@@ -335,18 +346,13 @@ _sums_cache: dict[str, dict[str, str]] = {}
 def mirror_sums(mirror: str) -> dict[str, str]:
     """The mirror's SHA256SUMS: archive name -> sha256 (read once per mirror)."""
     if mirror not in _sums_cache:
-        url = _mirror_url(mirror, SUMS)
+        url = mirror_url(mirror, SUMS)
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
                 text = response.read().decode("utf-8", errors="replace")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SourceError(f"{url} not readable ({getattr(exc, 'reason', exc)})") from None
-        sums = {}
-        for line in text.splitlines():
-            match = re.fullmatch(r"([0-9a-f]{64}) [ *](\S+)", line.strip())
-            if match:
-                sums[match.group(2)] = match.group(1)
-        _sums_cache[mirror] = sums
+        _sums_cache[mirror] = parse_sums(text)
     return _sums_cache[mirror]
 
 
@@ -356,16 +362,31 @@ def fetch_mirror(root: Path, item: Wanted, mirror: str) -> Path:
         raise SourceError(f"no mirror given (--mirror, ${MIRROR_ENV} or settings.mirror)")
     expected = item.pin.sha256 or mirror_sums(mirror).get(item.archive)
     if not expected:
-        raise SourceError(f"{item.archive} not listed in {_mirror_url(mirror, SUMS)}")
+        raise SourceError(f"{item.archive} not listed in {mirror_url(mirror, SUMS)}")
     target = store_path(root, item, "mirror")
     if target.is_dir() and _read(_stamp(target)) == expected:
         return target
     if target.is_dir():
         shutil.rmtree(target)  # from another archive of the branch: replaced, never mixed
     origin = "pinned" if item.pin.sha256 else f"{SUMS} has"
-    _fetch_archive(root, _mirror_url(mirror, item.archive), expected, target, origin)
+    _fetch_archive(root, mirror_url(mirror, item.archive), expected, target, origin)
     _stamp(target).write_text(expected + "\n")
     return target
+
+
+def download_verified(url: str, sha256: str, dest: Path, origin: str = "pinned", timeout: float = 60) -> None:
+    """Download ``url`` to ``dest`` and check its sha256 (SourceError when it differs; ``origin``
+    says where the expected checksum came from)."""
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise SourceError(f"{url} not reachable ({getattr(exc, 'reason', exc)})") from None
+    if digest.hexdigest() != sha256:
+        raise SourceError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, {origin} {sha256})")
 
 
 def _fetch_archive(root: Path, url: str, sha256: str, target: Path, origin: str = "pinned") -> None:
@@ -374,16 +395,7 @@ def _fetch_archive(root: Path, url: str, sha256: str, target: Path, origin: str 
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
         archive = Path(tmp) / "archive"
-        digest = hashlib.sha256()
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(archive, "wb") as out:
-                while chunk := response.read(1 << 20):
-                    digest.update(chunk)
-                    out.write(chunk)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise SourceError(f"{url} not reachable ({getattr(exc, 'reason', exc)})") from None
-        if digest.hexdigest() != sha256:
-            raise SourceError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, {origin} {sha256})")
+        download_verified(url, sha256, archive, origin)
         unpacked = Path(tmp) / "unpacked"
         try:
             with tarfile.open(archive) as tar:
