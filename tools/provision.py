@@ -63,8 +63,11 @@ APT_STEPS = {
     "qemu": ("qemu-user-static", *programs.packages("qemu")),
     "sources": tuple(programs.packages("sources")),
     # Database servers the smoke tests of the plugins image start (not as services), a headless
-    # browser for the Orthanc Explorer test, and `docker compose` for the compose example's test.
-    "test services": ("postgresql", "mariadb-server", "chromium", "docker-compose"),
+    # browser for the Orthanc Explorer test and the plugins' web applications, `docker compose` for
+    # the compose example's test, and the clients and converters that make the plugin tests' data:
+    # DCMTK (`storescu`), GDCM (`gdcmconv`), libtiff (`tiffcp`, `tiffinfo`, `tiff2rgba`).
+    "test services": ("postgresql", "mariadb-server", "chromium", "docker-compose", "dcmtk", "libgdcm-tools",
+                      "libtiff-tools"),
     "registry": tuple(programs.packages("registry")),
     "base images": tuple(programs.packages("base images")),
 }
