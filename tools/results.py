@@ -125,6 +125,15 @@ def _mapping(check: Checker) -> Checker:
 _STAGE = _object({"stage": _text, "started": _offset, "completed": _offset, "seconds": _number,
                   "cached": _boolean, "steps": _integer}, required=("stage", "started", "completed", "seconds",
                                                                     "cached"))
+
+
+def _pair(value: Any) -> str | None:
+    """A point of a series: [seconds, value], both numbers of at least 0."""
+    return _list(_number)(value) or (None if len(value) == 2 else "not a pair of numbers")
+
+
+_SERIES = _object({"started": _offset, "step_seconds": _number, "points": _list(_pair)},
+                  required=("started", "points"))
 _JOB = _object({"target": _text, "start": _offset, "end": _offset, "seconds": _number, "status": _string,
                 "cached": _boolean, "overlapped": _boolean, "memory_build_peak_bytes": _number,
                 "estimate_bytes": _number, "errors": _list(_string)}, required=("target", "start", "end", "status"))
@@ -163,6 +172,7 @@ FIELDS: dict[str, Checker] = {
     "memory_baseline_bytes": _nullable(_number),
     "memory_peak_bytes": _nullable(_number),
     "memory_build_peak_bytes": _nullable(_number),
+    "memory_series": _nullable(_SERIES),  # memory in use over the build: [seconds from started, MiB]
     "cpu_seconds": _nullable(_number),
     "compile_jobs": _nullable(_integer),
     "ccache": _mapping(_object({"hits": _integer, "calls": _integer}, required=("hits", "calls"))),

@@ -176,7 +176,7 @@ def run_scheduled(
 
     def run_job(target: str) -> bool:
         emit(f"--> job {target} (estimated {estimate(target) / 2**20:.0f} MiB)")
-        sampler = Sampler().start()
+        sampler = Sampler(keep_series=False).start()  # the build's own sampler keeps the series
         begin = time.time()
         code, tracker, interrupted = stream_build(commands[target], log_base.with_name(
             f"{log_base.name}.{target}.rawjson"), emit, started)
