@@ -161,10 +161,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", choices=VIEWS, default="times",
                    help="times: the build-time table; stages: the latest build's stages and critical path; "
                         "sequential: sequential against parallel; sizes: image sizes; bench: the latest bench run")
-    p.add_argument("--chart", type=Path, metavar="PNG", help="also draw the build-time table as a PNG bar chart")
+    p.add_argument("--chart", type=Path, metavar="PNG",
+                   help="also draw a PNG: the build-time chart; with --view stages the timeline of that build "
+                        "(stages, jobs, memory in use); with --view bench the bench run's timeline")
     p.add_argument("--readme", type=Path, nargs="?", const=ROOT / "README.md", metavar="FILE",
                    help=f"write the build-time table of {REFERENCE.relative_to(ROOT)} into FILE's generated "
-                        "block (default: README.md)")
+                        f"block (default: README.md) and draw {CHART.relative_to(ROOT)} and "
+                        f"{CHART.with_name('build-timeline.png').relative_to(ROOT)}")
 
     p = sub.add_parser("import", help="add another host's (or run's) build records to a results file")
     p.add_argument("files", nargs="+", type=Path, help="results files to import from")
@@ -662,7 +665,7 @@ def _check_dates(args) -> None:
 def cmd_report(args) -> int:
     cfg = config_mod.load(args.config)
     if args.readme:
-        return _write_readme(args.readme)
+        return _write_readme(args.readme, cfg.settings.default_set)
     files = args.results or [cfg.root / cfg.settings.results]
     for path in files:
         _check_results_file(path, "--results" if args.results else "settings.results")
@@ -677,8 +680,10 @@ def cmd_report(args) -> int:
     if not chosen:
         print("no recorded builds" + (" match" if records else f" in {', '.join(map(str, files))}"))
         return 0
+    drawing = None  # what --chart draws, as (function, what it draws); else the build-time chart
     if args.view == "stages":
         latest = max(chosen, key=lambda r: r["end"])
+        drawing = (report.timeline, latest)
         print(f"{latest['image']}:{latest['set']} {','.join(latest['platforms'])} "
               f"({latest['status']}, {latest['wall_seconds']:.0f} s, {latest['end']})")
         headers, rows = report.stage_table(latest)
@@ -690,13 +695,17 @@ def cmd_report(args) -> int:
         run = bench.latest_run(chosen)
         if run:
             print(f"bench {run[0]['bench']['id']}: {short_host(run[0])}")
+            drawing = (report.bench_timeline, run)
         headers, rows = bench.summarise(run)
     else:
         headers, rows = report.build_table(chosen)
     print(report.render(headers, rows, args.format))
     if args.chart:
-        times_headers, times_rows = report.build_table(chosen)
-        report.chart(times_headers, times_rows, args.chart)
+        if drawing is None:
+            times_headers, times_rows = report.build_table(chosen)
+            report.chart(times_headers, times_rows, args.chart)
+        else:
+            drawing[0](drawing[1], args.chart)
         print(f"wrote {args.chart}")
     return 0
 
@@ -723,16 +732,23 @@ def readme_table(reference: Path = REFERENCE) -> str:
     return f"{report.render(headers, rows, 'github')}\n\n{note}\n\nSeconds of wall time, cold (no build cache)."
 
 
-def _write_readme(path: Path) -> int:
+def _write_readme(path: Path, default_set: str | None = None) -> int:
     try:
         text = path.read_text()
         path.write_text(report.readme_block(text, "build-times", readme_table()))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: {exc}") from None
-    headers, rows = report.build_table(_read_all([REFERENCE]))
-    report.chart(headers, rows, CHART)
-    print(f"wrote the build-time table of {REFERENCE.relative_to(ROOT)} into {path}, "
-          f"and its chart to {CHART.relative_to(ROOT)}")
+    records = _read_all([REFERENCE])
+    headers, rows = report.build_table(records)
+    report.chart(headers, rows, CHART, title="Build time, cold (no build cache)")
+    timeline = CHART.with_name("build-timeline.png")
+    record = report.timeline_record(records, default_set)
+    if record is not None:
+        report.timeline(record, timeline)
+    print(f"wrote the build-time table of {REFERENCE.relative_to(ROOT)} into {path}, its chart to "
+          f"{CHART.relative_to(ROOT)}"
+          + (f" and the timeline of {report.display_name(record)} {','.join(record['platforms'])} to "
+             f"{timeline.relative_to(ROOT)}" if record else " (no build with stage times for a timeline)"))
     return 0
 
 
