@@ -1,5 +1,5 @@
 """The charts people look at: the build-time chart, the timeline of one build and of a bench run,
-and the README's images drawn from the committed records."""
+the one-page HTML report, and the README's images drawn from the committed records."""
 
 from __future__ import annotations
 
@@ -249,10 +249,28 @@ def test_the_readme_shows_both_images_outside_the_generated_block():
         assert f"]({image})" in text and image not in block
 
 
-def test_report_command_draws_the_timeline(tmp_path, capsys):
+def test_the_html_page_stands_alone():
+    run = [{**build_record(memory_series=memory_series(), start="2026-01-01T00:00:00+00:00",
+                           end="2026-01-01T00:18:13+00:00"),
+            "bench": {"id": "20260101T000000Z", "part": "cold", "run": 1, "label": "amd64 native"}}]
+    page = report.html_page([*ONE_HOST, *run], "1.13.0", "2026-01-02T00:00:00+00:00")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table") == 3
+    for name in ("build-times", "stages", "bench"):
+        assert f'data-table="{name}"' in page
+    images = re.findall(r'<img alt="[^"]+" src="([^"]+)"', page)
+    assert len(images) == 3 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r'(src|href)="(https?:|//)', page)  # nothing fetched from elsewhere
+    assert "orthanc-plugins (without dicomweb, webviewer, wsi)" in page
+
+
+def test_report_command_draws_the_timeline_and_writes_the_page(tmp_path, capsys):
     results_file = tmp_path / "builds.jsonl"
     results.append(results_file, build_record(memory_series=memory_series()))
-    chart = tmp_path / "build.png"
-    assert cli.main(["report", "--results", str(results_file), "--view", "stages", "--chart", str(chart)]) == 0
-    assert f"wrote {chart}" in capsys.readouterr().out
-    assert chart.read_bytes().startswith(b"\x89PNG")
+    chart, page = tmp_path / "build.png", tmp_path / "report.html"
+    assert cli.main(["report", "--results", str(results_file), "--view", "stages", "--chart", str(chart),
+                     "--html", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {chart}" in out and f"wrote {page}" in out
+    assert chart.read_bytes().startswith(b"\x89PNG") and "data:image/png;base64," in page.read_text()
+    assert cli.main(["report", "--results", str(results_file), "--html", str(tmp_path)]) == 2
+    assert "--html:" in capsys.readouterr().err

@@ -164,6 +164,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", type=Path, metavar="PNG",
                    help="also draw a PNG: the build-time chart; with --view stages the timeline of that build "
                         "(stages, jobs, memory in use); with --view bench the bench run's timeline")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="also write one self-contained HTML page: build-time table and chart, the timeline of "
+                        "one build (the default set's latest cold orthanc-plugins build, else the latest cold "
+                        "build, else the latest), the latest bench run")
     p.add_argument("--readme", type=Path, nargs="?", const=ROOT / "README.md", metavar="FILE",
                    help=f"write the build-time table of {REFERENCE.relative_to(ROOT)} into FILE's generated "
                         f"block (default: README.md) and draw {CHART.relative_to(ROOT)} and "
@@ -670,10 +674,10 @@ def cmd_report(args) -> int:
     for path in files:
         _check_results_file(path, "--results" if args.results else "settings.results")
     _check_dates(args)
-    if args.chart:
-        problem = _output_problem(args.chart)
+    for option, output in (("--chart", args.chart), ("--html", args.html)):
+        problem = _output_problem(output) if output else None
         if problem:
-            raise UsageError(f"--chart: {problem}")
+            raise UsageError(f"{option}: {problem}")
     records = _read_all(files)
     chosen = report.select(records, args.sets, args.images, args.platforms, args.hosts, args.since, args.until,
                            args.cold)
@@ -707,6 +711,10 @@ def cmd_report(args) -> int:
         else:
             drawing[0](drawing[1], args.chart)
         print(f"wrote {args.chart}")
+    if args.html:
+        generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        args.html.write_text(report.html_page(chosen, cfg.settings.default_set, generated))
+        print(f"wrote {args.html}")
     return 0
 
 
