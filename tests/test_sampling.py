@@ -36,3 +36,10 @@ def test_sampler_sees_an_allocation(tmp_path):
     assert usage["memory_build_peak_bytes"] == 400000 * 1024
     assert usage["cpu_seconds"] >= 0
     assert usage["cpu_seconds"] == round(200 / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def test_steps_cancelled_because_another_failed_are_not_oom():
+    assert not sampling.is_oom([
+        'ERROR [build-orthanc 4/4] RUN make: process "/bin/sh -c make" did not complete successfully: '
+        'exit code: 137: context canceled: context canceled',
+        'ERROR: failed to solve: process "/bin/sh -c apt-get install" did not complete successfully: exit code: 100'])

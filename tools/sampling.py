@@ -127,5 +127,9 @@ OOM_MARKERS = ("exit code: 137", "signal: killed", "out of memory", "Killed")
 
 
 def is_oom(errors: list[str]) -> bool:
-    """A build killed for memory: the kernel's OOM killer ends a step with SIGKILL (exit 137)."""
-    return any(marker in error for error in errors for marker in OOM_MARKERS)
+    """A build killed for memory: the kernel's OOM killer ends a step with SIGKILL (exit 137).
+
+    BuildKit also kills the other running steps with SIGKILL when one step fails ("context
+    canceled"): those are not memory kills."""
+    return any(marker in error and "context canceled" not in error
+               for error in errors for marker in OOM_MARKERS)
