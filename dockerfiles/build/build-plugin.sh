@@ -8,6 +8,10 @@ component=$1
 src=$2
 branch=$3
 framework="-DORTHANC_FRAMEWORK_SOURCE=system -DORTHANC_FRAMEWORK_USE_SHARED=OFF"
+# Cross-compiling against a system framework, the plugins' CMake looks for JsonCpp's
+# headers only in ${ORTHANC_FRAMEWORK_ROOT}/.. (the installed framework's headers are
+# found in /usr/include/orthanc-framework all the same).
+[ -z "$CMAKE_CROSS" ] || framework="$framework -DORTHANC_FRAMEWORK_ROOT=/usr/include/jsoncpp/json"
 boost="boost_filesystem boost_iostreams boost_locale boost_regex boost_thread"
 targets=""
 case $component in
