@@ -112,6 +112,14 @@ def quadrants(rows: int, columns: int, levels=(40, 100, 160, 220)):
     return image
 
 
+def stretched(pixels):
+    """Grey levels stretched linearly to 0..255, as Orthanc's previews show an image without a window."""
+    import numpy as np
+
+    low, high = int(pixels.min()), int(pixels.max())
+    return ((pixels.astype(np.float64) - low) * 255 / max(high - low, 1)).round().astype(np.uint8)
+
+
 def gradient(rows: int, columns: int):
     """A grey image darker to the left and to the top, with every value from 0 to 255."""
     import numpy as np
