@@ -6,9 +6,13 @@
 set -eu
 root=$1
 . /opt/orthanc-build/env
+# The target's readelf (the toolchain has it, native or cross): a cross builder may have no
+# plain readelf, and a list left empty would leave the image without its libraries.
+readelf=$TRIPLET-readelf
+command -v "$readelf" >/dev/null || { echo "runtime-packages: $readelf is missing" >&2; exit 1; }
 find "$root" -type f | while read -r f; do
   file -L "$f" | grep -q ELF || continue
-  readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
+  "$readelf" -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
 done | sort -u | while read -r soname; do
   for dir in "/usr/lib/$TRIPLET" "/lib/$TRIPLET" /usr/lib /lib; do
     [ -e "$dir/$soname" ] || continue
