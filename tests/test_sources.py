@@ -173,3 +173,33 @@ def test_a_build_without_plugins_still_passes_every_context_the_dockerfile_names
     named = dockerfile.named_contexts((ROOT / "dockerfiles" / "Dockerfile").read_text())
     assert named <= passed
     assert {"build-wsi", "build-dicomweb"} <= passed  # the left-out stages, replaced
+
+
+def _answers(*answers: tuple[int, str]):
+    """A client whose successive calls return these (returncode, stderr) pairs; the calls are counted."""
+    calls = []
+
+    def call() -> subprocess.CompletedProcess:
+        code, err = answers[len(calls)]
+        calls.append(code)
+        return subprocess.CompletedProcess([], code, "", err)
+    return call, calls
+
+
+def test_a_busy_server_is_asked_again_and_a_folder_half_made_is_removed_first(tmp_path):
+    made = tmp_path / "clone"
+    call, calls = _answers((255, "abort: HTTP Error 500: Internal Server Error"), (0, ""))
+
+    def cloning():
+        assert not made.exists(), "the half-made clone of the first try was not removed"
+        made.mkdir()
+        return call()
+    assert sources.retry_transient(cloning, fresh=made, pause=0).returncode == 0
+    assert calls == [255, 0]
+
+
+def test_a_lasting_failure_is_not_asked_again_and_a_busy_one_only_so_often():
+    call, calls = _answers((255, "abort: unknown branch 'OrthancGdcm-9.9'"))
+    assert sources.retry_transient(call, pause=0).returncode == 255 and calls == [255]
+    call, calls = _answers(*[(255, "abort: HTTP Error 503: Service Unavailable")] * sources.ATTEMPTS)
+    assert sources.retry_transient(call, pause=0).returncode == 255 and len(calls) == sources.ATTEMPTS

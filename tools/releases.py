@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Mapping, TypeVar
 from packaging.version import Version
 
 from .config import VERSION_RE, Component, Config, one_line
-from .sources import SUMS, SourceError, download_verified, mirror_url, parse_sums
+from .sources import SUMS, SourceError, download_verified, mirror_url, parse_sums, retry_transient
 ARCHIVE_SUFFIX = ".tar.gz"
 #: Where the plugins keep copies of Orthanc's own files (its SDK, its CMake scripts): not the
 #: plugin's statements.
@@ -343,14 +343,14 @@ class Mercurial:
             raise ReleaseError(f"{url} not reachable ({reason})")
         cache = self.cache_root / cache_name(url)
         if (cache / ".hg").is_dir():
-            proc = _hg("pull", "--quiet", "-R", str(cache), url)
+            proc = retry_transient(lambda: _hg("pull", "--quiet", "-R", str(cache), url))
             if proc.returncode != 0:
                 raise ReleaseError(f"hg pull from {url} failed: {_last_line(proc.stderr)}")
             return cache
         self.cache_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.cache_root, prefix=".clone-") as tmp:
             clone = Path(tmp) / "clone"
-            proc = _hg("clone", "--quiet", "--noupdate", url, str(clone))
+            proc = retry_transient(lambda: _hg("clone", "--quiet", "--noupdate", url, str(clone)), fresh=clone)
             if proc.returncode != 0:
                 raise ReleaseError(f"hg clone of {url} failed: {_last_line(proc.stderr)}")
             clone.rename(cache)  # whole or not at all

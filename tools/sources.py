@@ -29,10 +29,12 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .config import PROVIDERS, Component, Config, Pin, ReleaseSet
 
@@ -260,6 +262,26 @@ def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
 
 
+TRANSIENT = re.compile(r"HTTP Error 5\d\d|Connection reset|Connection refused|timed out|temporarily unavailable",
+                       re.IGNORECASE)
+ATTEMPTS = 3
+
+
+def retry_transient(call: Callable[[], subprocess.CompletedProcess], fresh: Path | None = None,
+                    pause: float = 2.0) -> subprocess.CompletedProcess:
+    """``call`` (a client that talks to a server: hg, curl) tried again, a little later each time, up
+    to ATTEMPTS times while it fails the way a busy server fails: a 5xx answer, a reset or refused
+    connection, a timeout.  ``fresh``: a folder the call makes, removed before each new try."""
+    for attempt in range(1, ATTEMPTS + 1):
+        if fresh is not None and fresh.exists():
+            shutil.rmtree(fresh)
+        proc = call()
+        if proc.returncode == 0 or attempt == ATTEMPTS or not TRANSIENT.search(proc.stderr or ""):
+            return proc
+        time.sleep(pause * attempt)
+    raise AssertionError("unreachable")
+
+
 def _last_line(text: str) -> str:
     """The most telling line of a tool's error output: an HTTP failure if any, else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
@@ -420,7 +442,8 @@ def fetch_mercurial(root: Path, item: Wanted) -> Path:
         raise SourceError("hg is missing (apt-get install mercurial)")
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
         clone = Path(tmp) / "clone"
-        proc = _run(["hg", "clone", "--branch", item.pin.branch, repo, str(clone)])
+        proc = retry_transient(lambda: _run(["hg", "clone", "--branch", item.pin.branch, repo, str(clone)]),
+                               fresh=clone)
         if proc.returncode != 0:
             raise SourceError(f"hg clone of branch {item.pin.branch} failed: {_last_line(proc.stderr)}")
         shutil.rmtree(clone / ".hg", ignore_errors=True)

@@ -26,6 +26,7 @@ from .conftest import tools_cli
 CFG = config.load(DEFAULT_CONFIG)
 SET = CFG.settings.default_set
 PIN = CFG.sets[SET].pins["gdcm"]
+DEFAULT_ONLY = "ON-THE-DEFAULT-BRANCH-ONLY"
 
 
 def mirror() -> Path:
@@ -49,10 +50,11 @@ def served(tmp_path_factory):
     repo = root / "orthanc-gdcm"
     hg = ["hg", "--config", "ui.username=test <test@example.org>"]
     subprocess.run([*hg, "init", str(repo)], check=True)
-    (repo / "README").write_text("default branch\n")
+    # A file of the default branch only, named like nothing upstream's trees hold.
+    (repo / DEFAULT_ONLY).write_text("default branch\n")
     subprocess.run([*hg, "-R", str(repo), "commit", "-A", "-m", "default"], check=True, capture_output=True)
     subprocess.run([*hg, "-R", str(repo), "branch", PIN.branch], check=True, capture_output=True)
-    (repo / "README").unlink()
+    (repo / DEFAULT_ONLY).unlink()
     with tarfile.open(mirror() / f"{PIN.branch}.tar.gz") as tar:
         tar.extractall(root / "unpacked", filter="data")
     (top,) = (root / "unpacked").iterdir()
@@ -61,7 +63,8 @@ def served(tmp_path_factory):
     subprocess.run([*hg, "-R", str(repo), "commit", "-A", "-m", f"{PIN.branch}"], check=True, capture_output=True)
     port = free_port()
     server = subprocess.Popen(["hg", "serve", "-R", str(repo), "-a", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=dict(os.environ, HGDEMANDIMPORT="disable"))  # see test_releases.py
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -97,7 +100,7 @@ def test_a_build_clones_the_pinned_branch_from_mercurial(served, tmp_path):
     clone = store / "gdcm" / PIN.branch
     assert f"source src-gdcm: {clone}" in proc.stdout
     assert (clone / "CMakeLists.txt").is_file() and not (clone / ".hg").exists()
-    assert not (clone / "README").exists()  # the pinned branch, not the default one
+    assert not (clone / DEFAULT_ONLY).exists()  # the pinned branch, not the default one
     # The core came from the mirror: Orthanc's own repository is not reachable from here.
     assert f"source src-orthanc: {store / 'orthanc' / ('mirror-' + CFG.sets[SET].pins['orthanc'].branch)}" \
         in proc.stdout

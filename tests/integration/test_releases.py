@@ -31,6 +31,9 @@ from tools.cli import DEFAULT_CONFIG
 ROOT = Path(__file__).resolve().parents[2]
 HG = ["hg", "--config", "ui.username=release tests <tests@example.org>"]
 SOURCES = ("hg", "mirror")
+# hg serve imports its modules lazily, and requests served at once by its threads race on those
+# imports: a 500 answer, and a module left half-loaded for the server's life.  Eager imports here.
+HG_SERVE_ENV = dict(os.environ, HGDEMANDIMPORT="disable")
 
 
 def mirror() -> Path:
@@ -109,14 +112,15 @@ def hg_serve(root: Path):
     conf = root / "web.conf"
     conf.write_text(f"[paths]\n/ = {root}/*\n")
     port = free_port()
-    server = subprocess.Popen(["hg", "serve", "--web-conf", str(conf), "-a", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(["hg", "serve", "--web-conf", str(conf), "-a", "127.0.0.1", "-p", str(port),
+                               "-E", str(root / "errors.log")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=HG_SERVE_ENV)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(url, timeout=2).close()
+                urllib.request.urlopen(url, timeout=20).close()
                 break
             except OSError:
                 assert time.monotonic() < deadline, "hg serve did not answer"
@@ -143,8 +147,16 @@ def served(tmp_path_factory):
         if not repo.is_dir():
             hg("init", str(repo))
         add_branch(repo, branch, cmake_files(mirror() / f"{branch}.tar.gz"))
+    SERVER_LOGS.append(root / "errors.log")
     with hg_serve(root) as url:
         yield url
+
+
+SERVER_LOGS: list[Path] = []  # hg serve's error logs, quoted when a listing fails
+
+
+def server_errors(served_url: str) -> str:
+    return "".join(f"\nhg serve errors:\n{log.read_text()[-3000:]}" for log in SERVER_LOGS if log.is_file())
 
 
 def versions_copy(folder: Path, served_url: str | None, without_newest=False, repositories=None) -> Path:
@@ -210,7 +222,7 @@ def listed(stdout: str) -> dict[str, list[str]]:
 def test_releases_lists_every_components_archives_newest_first(source, served, clones, tmp_path):
     copy = versions_copy(tmp_path / "project", served if source == "hg" else None)
     proc = run("releases", "--config", str(copy), *source_args(source, clones))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr + server_errors(served)
     assert listed(proc.stdout) == upstream_versions()
     for name, pin in NEWEST.pins.items():
         assert re.search(rf"^  {re.escape(pin.version)} +pinned by .*\b{re.escape(NEWEST.name)}\b", proc.stdout,
