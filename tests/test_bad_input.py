@@ -20,7 +20,7 @@ from typing import Callable
 import pytest
 
 import test_config
-from tools import programs
+from tools.provisioning import programs
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixture"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tools import bench
+from tools.running import bench
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,7 +131,7 @@ def test_a_cold_build_empties_the_compiler_caches_of_its_own_platform_only():
 
 
 def test_the_compile_stages_are_those_with_a_compiler_cache():
-    from tools import dockerfile
+    from tools.planning import dockerfile
     text = (ROOT / "dockerfiles" / "Dockerfile").read_text()
     assert dockerfile.compile_stages(text) == ["framework", "build-orthanc", "build-postgresql", "build-mysql",
                                                "build-dicomweb", "build-gdcm", "build-webviewer", "build-wsi"]

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from tools import buildx, config, matrix
+from tools.planning import buildx
+from tools.configuration import config, matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = config.load(ROOT / "versions.toml")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config
-from tools.config import ConfigError
+from tools.configuration import config
+from tools.configuration.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixture" / "versions.toml"

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config, dockerfile
+from tools.configuration import config
+from tools.planning import dockerfile
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "dockerfiles" / "Dockerfile"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config, matrix
-from tools.config import ConfigError
+from tools.configuration import config, matrix
+from tools.configuration.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = config.load(ROOT / "versions.toml")

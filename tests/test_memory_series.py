@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tools import results, sampling
+from tools.running import results, sampling
 
 MIB = 2**20
 MEMINFO = "MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:   {available} kB\n"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config, sources
+from tools.configuration import config
+from tools.planning import sources
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = config.load(ROOT / "versions.toml")

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from tools import programs, provision
+from tools.provisioning import programs, provision
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = sorted((ROOT / "tools").glob("*.py"))
+TOOLS = sorted((ROOT / "tools").rglob("*.py"))
 STARTERS = {("subprocess", name) for name in ("run", "Popen", "call", "check_call", "check_output")} | \
     {("os", name) for name in ("execv", "execvp", "execvpe", "execl", "execlp", "spawnv", "spawnvp")} | \
     {("shutil", "which")}
 #: Calls whose command comes from elsewhere: (module, function) -> (module, functions building it).
 INDIRECT = {
-    ("cli", "cmd_build"): ("buildx", ("command",)),  # runner.run(_commands(...)[image]) -> buildx.command
-    ("cli", "cmd_manifest"): ("manifest", ("commands",)),  # for cmd in manifest.commands(...)
+    ("cli", "cmd_build"): ("planning/buildx", ("command",)),  # runner.run(_commands(...)[image]) -> buildx.command
+    ("cli", "cmd_manifest"): ("publishing/manifest", ("commands",)),  # for cmd in manifest.commands(...)
 }
 
 
@@ -104,9 +104,18 @@ def _heads(node: ast.AST, function: ast.AST, params: set[str], seen=()) -> tuple
     return set(), False, True
 
 
+def _module(path: Path) -> str:
+    """A module's path under tools/ without .py (``planning/buildx``); its name when not under tools/."""
+    try:
+        return path.relative_to(ROOT / "tools").with_suffix("").as_posix()
+    except ValueError:
+        return path.stem
+
+
 def scan(paths=TOOLS) -> tuple[dict[str, set[str]], list[str]]:
     """Programs started by the modules, with where; and the calls whose program cannot be read."""
-    trees = {path.stem: ast.parse(path.read_text(), str(path)) for path in paths}
+    trees = {_module(path): ast.parse(path.read_text(), str(path)) for path in paths}
+    names = {module.rsplit("/", 1)[-1] for module in trees}
     wrappers: set[str] = set()  # functions that pass a parameter on as the command
     found: dict[str, set[str]] = {}
     unreadable: list[str] = []
@@ -116,7 +125,7 @@ def scan(paths=TOOLS) -> tuple[dict[str, set[str]], list[str]]:
                 for call in (n for n in _own_nodes(function) if isinstance(n, ast.Call)):
                     callee = _callee(call)
                     starts = callee in STARTERS or (isinstance(callee, str) and callee in wrappers) or \
-                        (isinstance(callee, tuple) and callee[1] in wrappers and callee[0] in trees)
+                        (isinstance(callee, tuple) and callee[1] in wrappers and callee[0] in names)
                     if not starts or not call.args:
                         continue
                     names, from_param, lost = _heads(call.args[0], function, params)

@@ -3,7 +3,7 @@
 import base64
 import json
 
-from tools import progress
+from tools.running import progress
 
 
 def vertex(digest, name, started=None, completed=None, cached=False):

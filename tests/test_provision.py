@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tools import programs, provision
+from tools.provisioning import programs, provision
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,9 @@
 import json
 from pathlib import Path
 
-from tools import cli, report, results
+from tools import cli
+from tools.reporting import report
+from tools.running import results
 
 ROOT = Path(__file__).resolve().parent.parent
 

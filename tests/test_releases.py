@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config, release_sets, releases
-from tools.releases import Mark, ReleaseError, Requirement
+from tools.configuration import config, release_sets, releases
+from tools.configuration.releases import Mark, ReleaseError, Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """The build-time table rendered from results records."""
 
-from tools import report
+from tools.reporting import report
 
 HOST = {"name": "h", "platform": "amd64", "cores": 2, "memory_bytes": 24 * 2**30}
 

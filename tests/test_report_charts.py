@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from matplotlib.text import Text
 
-from tools import cli, config, report, results, sampling
+from tools import cli
+from tools.configuration import config
+from tools.reporting import report
+from tools.running import results, sampling
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = {"name": "server", "platform": "amd64", "cpu": "AMD EPYC", "cores": 2, "memory_bytes": 24 * 2**30}

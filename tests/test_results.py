@@ -5,7 +5,7 @@ import multiprocessing
 
 import pytest
 
-from tools import results
+from tools.running import results
 
 
 def record(i=0, **kw):
@@ -73,7 +73,7 @@ def test_concurrent_writers_do_not_interleave(tmp_path):
 
 
 def test_transient_export_failure_is_recognised():
-    from tools import runner
+    from tools.running import runner
     failed = record(status="failed", errors=['exporting to image: failed to prepare extraction snapshot "x"'])
     assert runner.transient(failed)
     assert not runner.transient(record(status="failed", errors=["RUN make: exit code: 2"]))

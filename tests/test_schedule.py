@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import schedule
+from tools.planning import schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = (ROOT / "dockerfiles" / "Dockerfile").read_text()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config, dockerfile, sources
+from tools.configuration import config
+from tools.planning import dockerfile, sources
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = config.load(ROOT / "versions.toml")
@@ -155,7 +156,8 @@ def test_static_build_fails_early_when_the_downloads_are_out_of_reach(tmp_path):
 
 
 def test_static_build_passes_its_argument():
-    from tools import buildx, matrix
+    from tools.planning import buildx
+    from tools.configuration import matrix
     build = matrix.Build("1.10.1", "orthanc", ("amd64",))
     options = buildx.Options(registry="r", namespace="n", base_registry="", dockerfile=ROOT / "x",
                              context=ROOT, static=True)

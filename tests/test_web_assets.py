@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import web_assets
-from tools.web_assets import AssetError
+from tools.planning import web_assets
+from tools.planning.web_assets import AssetError
 
 JS_LIBRARIES = """
 set(BASE_URL "https://example.invalid/downloads")  # DownloadPackage(x y "commented-out")

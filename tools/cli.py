@@ -19,9 +19,13 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import bench, buildx, config as config_mod, dockerfile, host, images, manifest, matrix, report, results, runner, schedule, smoke, sources
-from .credentials import CredentialError, login_from_environment
-from .config import ConfigError
+from .running import bench, machine as host, images, results, runner, smoke
+from .planning import buildx, dockerfile, schedule, sources
+from .configuration import config as config_mod, matrix
+from .publishing import manifest
+from .reporting import report
+from .publishing.credentials import CredentialError, login_from_environment
+from .configuration.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "versions.toml"

@@ -100,7 +100,7 @@ class Fixture:
         return tools_cli("manifest", "--config", str(FIXTURE / "versions.toml"), "--namespace", self.namespace, *args)
 
     def records(self) -> list[dict]:
-        from tools import results
+        from tools.running import results
         found, damaged = results.read(self.results)
         assert not damaged
         return found

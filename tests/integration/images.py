@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools import config, results, smoke
+from tools.configuration import config
+from tools.running import results, smoke
 from tools.cli import DEFAULT_CONFIG
 
 from .conftest import tools_cli

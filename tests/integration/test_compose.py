@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 
-from tools import smoke
+from tools.running import smoke
 
 from . import images
 from .conftest import ROOT

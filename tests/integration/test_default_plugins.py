@@ -12,7 +12,7 @@ import secrets
 
 import pytest
 
-from tools import smoke
+from tools.running import smoke
 
 from . import images
 

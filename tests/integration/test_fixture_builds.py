@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from tools import config, results, schedule
+from tools.configuration import config
+from tools.running import results
+from tools.planning import schedule
 
 from .conftest import FIXTURE, INDEX_TYPES, REGISTRY, docker, platforms, registry_get, tags
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config, programs, provision
+from tools.configuration import config
+from tools.provisioning import programs, provision
 
 from .conftest import INDEX_TYPES, REGISTRY, ROOT, registry_get
 

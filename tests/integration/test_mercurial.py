@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import config, results
+from tools.configuration import config
+from tools.running import results
 from tools.cli import DEFAULT_CONFIG
 
 from .conftest import tools_cli

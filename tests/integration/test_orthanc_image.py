@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from tools import config, smoke
+from tools.configuration import config
+from tools.running import smoke
 from tools.cli import DEFAULT_CONFIG
 
 from .conftest import tools_cli
@@ -28,7 +29,7 @@ def built(tmp_path_factory):
     results = tmp_path_factory.mktemp("core") / "builds.jsonl"
     tools_cli("build", "--set", SET, "--platform", "amd64", "--image", "orthanc", "--cache-registry",
               "--results", str(results), check=True)
-    from tools import results as results_mod
+    from tools.running import results as results_mod
     records, damaged = results_mod.read(results)
     assert not damaged and records[-1]["status"] == "ok"
     return records[-1]
@@ -44,7 +45,7 @@ def test_cross_compiled_armv7_image_passes_the_smoke_test_under_emulation(tmp_pa
     results = tmp_path / "builds.jsonl"
     tools_cli("build", "--set", SET, "--platform", "armv7", "--image", "orthanc", "--cache-registry",
               "--results", str(results), check=True)
-    from tools import results as results_mod
+    from tools.running import results as results_mod
     record = results_mod.read(results)[0][-1]
     assert (record["status"], record["compiler"], record["emulated"]) == ("ok", "cross", True)
     ref = f"127.0.0.1:5000/orthanc/orthanc:{SET}-armv7"

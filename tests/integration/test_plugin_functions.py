@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from pydicom.uid import generate_uid
 
-from tools import smoke
+from tools.running import smoke
 
 from . import databases, images
 from . import plugin_data as data

@@ -15,7 +15,8 @@ import subprocess
 
 import pytest
 
-from tools import config, results, smoke
+from tools.configuration import config
+from tools.running import results, smoke
 from tools.cli import DEFAULT_CONFIG
 
 from . import databases

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from matplotlib import image
 
-from tools import report, results, sampling
+from tools.reporting import report
+from tools.running import results, sampling
 
 from .conftest import tools_cli
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tools import smoke
+from tools.running import smoke
 
 from . import images
 

@@ -42,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .report import left_out
+from ..reporting.report import left_out
 
 PARTS = ("cold", "nochange", "bump", "memory")
 

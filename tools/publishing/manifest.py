@@ -12,8 +12,8 @@ import json
 import subprocess
 from dataclasses import dataclass
 
-from .config import Config, ReleaseSet
-from .matrix import image_ref, tag_for
+from ..configuration.config import Config, ReleaseSet
+from ..configuration.matrix import image_ref, tag_for
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import COMPONENTS, IMAGES, Config
-from .matrix import Build, image_ref
+from ..configuration.config import COMPONENTS, IMAGES, Config
+from ..configuration.matrix import Build, image_ref
 
 LABEL_PREFIX = "org.orthanc-images"
 OCI = "org.opencontainers.image"

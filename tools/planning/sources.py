@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .config import PROVIDERS, Component, Config, Pin, ReleaseSet
+from ..configuration.config import PROVIDERS, Component, Config, Pin, ReleaseSet
 
 DEFAULT_ORDER = PROVIDERS
 #: The environment variable that names a source mirror (over versions.toml's, under --mirror).

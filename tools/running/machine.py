@@ -7,7 +7,7 @@ import platform
 import socket
 from pathlib import Path
 
-from .matrix import host_platform
+from ..configuration.matrix import host_platform
 
 
 def cpu_model(cpuinfo: str) -> str:

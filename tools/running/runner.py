@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
 
-from . import results, schedule
+from . import results
+from ..planning import schedule
 from .sampling import Sampler, is_oom
 from .progress import JsonStream, Tracker, describe
 

@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Mapping, TypeVar
 from packaging.version import Version
 
 from .config import VERSION_RE, Component, Config, one_line
-from .sources import SUMS, SourceError, download_verified, mirror_url, parse_sums, retry_transient
+from ..planning.sources import SUMS, SourceError, download_verified, mirror_url, parse_sums, retry_transient
 ARCHIVE_SUFFIX = ".tar.gz"
 #: Where the plugins keep copies of Orthanc's own files (its SDK, its CMake scripts): not the
 #: plugin's statements.

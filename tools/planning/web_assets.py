@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 #: The catalogue shipped with the project.
-CATALOGUE = Path(__file__).resolve().parent.parent / "dockerfiles" / "web-assets.toml"
+CATALOGUE = Path(__file__).resolve().parents[2] / "dockerfiles" / "web-assets.toml"
 #: Where npm tarballs are downloaded from (the tests point it at a folder).
 REGISTRY = "https://registry.npmjs.org"
 

@@ -1,0 +1,1 @@
+"""Configuration and matrix: versions.toml, release sets x platforms, upstream releases."""

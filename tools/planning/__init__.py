@@ -1,0 +1,2 @@
+"""Sources and planning: the Dockerfile's stages, pinned sources, a build resolved into its spec, the
+buildx command rendered from it, and the scheduler's jobs."""

@@ -1,0 +1,1 @@
+"""Publishing: multi-arch tags from the pushed platform images, registry credentials."""

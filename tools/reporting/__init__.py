@@ -1,0 +1,1 @@
+"""Reporting: tables, charts, timelines and the HTML page from the recorded builds."""

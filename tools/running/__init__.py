@@ -1,0 +1,2 @@
+"""Running and recording: buildx runs with live progress, memory sampling, the results file, the bench
+and the smoke checks."""
