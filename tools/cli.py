@@ -24,8 +24,8 @@ from .planning import buildx, dockerfile, schedule, sources
 from .configuration import config as config_mod, matrix
 from .publishing import manifest
 from .reporting import report
-from .publishing.credentials import CredentialError, login_from_environment
-from .configuration.config import ConfigError
+from .publishing.credentials import login_from_environment
+from .errors import CAUGHT, EXIT_USAGE, UsageError, tell
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "versions.toml"
@@ -35,11 +35,6 @@ DEFAULT_SOURCES = ROOT / "sources"
 REFERENCE = ROOT / "docs" / "build-times.jsonl"
 CHART = REFERENCE.with_suffix(".png")
 VIEWS = ("times", "stages", "sequential", "sizes", "bench")
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input that is not in versions.toml (arguments, files)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -235,17 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             "import": cmd_import,
         }[args.command]
         return handler(args)
-    except (ConfigError, UsageError, sources.SourceError, smoke.SmokeError, CredentialError,
-            schedule.ScheduleError, results.ResultsError) as exc:
-        print(f"error: {config_mod.one_line(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:  # a file or program the tools need, in one line rather than a traceback
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except CAUGHT as exc:
+        return tell(exc)
 
 
 # --- helpers at the edges -------------------------------------------------------

@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 from packaging.version import InvalidVersion, Version
 
+from ..errors import FatalError
+
 #: The components the Dockerfile knows how to build, in build order.
 COMPONENTS = ("orthanc", "postgresql", "mysql", "dicomweb", "gdcm", "webviewer", "wsi")
 #: The images the Dockerfile produces (its final targets).
@@ -74,16 +76,8 @@ IMAGE_REF_RE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9.
 URL_RE = re.compile(r"^(https?|ssh|file)://\S+$")
 
 
-class ConfigError(Exception):
+class ConfigError(FatalError):
     """A problem in versions.toml, described in one line."""
-
-    def __init__(self, message: str):
-        super().__init__(one_line(message))
-
-
-def one_line(text: str) -> str:
-    """``text`` with its control characters escaped (a newline in a value shows as \\n), so it stays one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)

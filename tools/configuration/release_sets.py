@@ -31,8 +31,9 @@ from pathlib import Path
 from packaging.version import Version
 
 from .. import cli
+from ..errors import CAUGHT, UsageError, tell
 from . import config, releases
-from .config import COMPONENTS, ConfigError, one_line
+from .config import COMPONENTS, ConfigError
 from .releases import ReleaseError
 
 EXIT_ERROR = 2
@@ -70,22 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return {"releases": cmd_releases, "propose": cmd_propose}[args.command](args)
-    except (ConfigError, ReleaseError, cli.UsageError) as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except CAUGHT as exc:
+        code = tell(exc)
+        return EXIT_ERROR if isinstance(exc, OSError) else code
 
 
 def _source(args) -> releases.Mirror | releases.Mercurial:
     if args.mirror is not None:
         if not args.mirror.strip():
-            raise cli.UsageError("--mirror: empty location")
+            raise UsageError("--mirror: empty location")
         return releases.Mirror(args.mirror)
     return releases.Mercurial(args.sources_dir / ".hg-cache")
 
@@ -136,11 +130,11 @@ def _pins(values: list[str]) -> dict[str, str]:
     for value in values:
         component, sep, version = value.partition("=")
         if not sep or component not in COMPONENTS:
-            raise cli.UsageError(f"--pin {value!r}: want COMPONENT=VERSION, COMPONENT one of {', '.join(COMPONENTS)}")
+            raise UsageError(f"--pin {value!r}: want COMPONENT=VERSION, COMPONENT one of {', '.join(COMPONENTS)}")
         if not config.VERSION_RE.fullmatch(version):
-            raise cli.UsageError(f"--pin {value!r}: malformed version (want digits and dots, e.g. 1.12.7)")
+            raise UsageError(f"--pin {value!r}: malformed version (want digits and dots, e.g. 1.12.7)")
         if component in result:
-            raise cli.UsageError(f"--pin: {component} given twice")
+            raise UsageError(f"--pin: {component} given twice")
         result[component] = version
     return result
 

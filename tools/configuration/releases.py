@@ -37,7 +37,8 @@ from typing import Callable, Iterable, Mapping, TypeVar
 
 from packaging.version import Version
 
-from .config import VERSION_RE, Component, Config, one_line
+from ..errors import FatalError
+from .config import VERSION_RE, Component, Config
 from ..planning.sources import SUMS, SourceError, download_verified, mirror_url, parse_sums, retry_transient
 ARCHIVE_SUFFIX = ".tar.gz"
 #: Where the plugins keep copies of Orthanc's own files (its SDK, its CMake scripts): not the
@@ -50,11 +51,8 @@ MAX_FILE = 2 << 20  # larger files are not read for requirements
 HG_TIMEOUT = 1800  # seconds for a first clone of a large repository
 
 
-class ReleaseError(Exception):
+class ReleaseError(FatalError):
     """Upstream could not be read, or a proposal cannot be made (one line)."""
-
-    def __init__(self, message: str):
-        super().__init__(one_line(message))
 
 
 # --- versions, newest first ---------------------------------------------------------------

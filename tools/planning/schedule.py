@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import FatalError
 from .dockerfile import BUILDER_PREFIX, ancestors, dependencies, stages
 
 #: Memory a compile job is assumed to need when no solo run of it was recorded.
@@ -31,7 +32,7 @@ SIZE_RE = re.compile(r"^ *(\d+(?:\.\d+)?) *([KMGT]i?B?|B)? *$", re.I)
 UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
-class ScheduleError(Exception):
+class ScheduleError(FatalError):
     """A scheduling option that cannot be honoured, in one line."""
 
 

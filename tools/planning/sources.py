@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..errors import FatalError
 from ..configuration.config import PROVIDERS, Component, Config, Pin, ReleaseSet
 
 DEFAULT_ORDER = PROVIDERS
@@ -51,7 +52,7 @@ IMAGE_COMPONENTS = {
 }
 
 
-class SourceError(Exception):
+class SourceError(FatalError):
     """A source could not be fetched or verified (one line)."""
 
 

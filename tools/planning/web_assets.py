@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from ..errors import FatalError
+
 #: The catalogue shipped with the project.
 CATALOGUE = Path(__file__).resolve().parents[2] / "dockerfiles" / "web-assets.toml"
 #: Where npm tarballs are downloaded from (the tests point it at a folder).
@@ -67,7 +69,7 @@ CMAKE_TESTS = {
 DOWNLOADS = {"downloadpackage", "downloadcompressedfile"}
 
 
-class AssetError(Exception):
+class AssetError(FatalError):
     """A web asset could not be found, fetched, verified or laid out (one line)."""
 
 

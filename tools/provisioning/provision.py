@@ -42,6 +42,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..errors import EXIT_FAILED, FatalError, one_line, tell
 from ..configuration import config as config_mod
 from . import programs
 from ..configuration.config import SUPPORTED_PLATFORMS, ConfigError
@@ -80,8 +81,10 @@ DOCKER_SUITE = "trixie"
 WITH_DOCKER = ("docker-compose",)
 
 
-class ProvisionError(Exception):
+class ProvisionError(FatalError):
     """A step that cannot be done, in one line; ``log`` is where its commands wrote."""
+
+    exit_code = EXIT_FAILED
 
     def __init__(self, message: str, log: Path | None = None):
         super().__init__(message)
@@ -589,9 +592,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in dists:
             if name not in cfg.distributions:
                 raise ConfigError(f"--dist: unknown distribution '{name}' (known: {', '.join(cfg.distributions)})")
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except FatalError as exc:
+        return tell(exc)
     if os.geteuid() != 0:
         print("error: provision: run as root (it installs packages and starts daemons)", file=sys.stderr)
         return 1
@@ -605,18 +607,17 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"provision: interrupted in step '{name}'", file=sys.stderr)
             return 130
-        except ProvisionError as exc:
-            where = exc.log or log
-            print(f"error: provision: step '{name}' failed: {config_mod.one_line(str(exc))} (log: {where})",
-                  file=sys.stderr)
-            return 1
+        except FatalError as exc:
+            where = getattr(exc, "log", None) or log
+            print(f"error: provision: step '{name}' failed: {exc} (log: {where})", file=sys.stderr)
+            return exc.exit_code
         except Exception as exc:  # noqa: BLE001 - a user sees one line; the log keeps the traceback
             try:
                 with open(log, "a") as handle:
                     handle.write(f"\nstep '{name}' failed:\n{traceback.format_exc()}")
             except OSError:
                 pass
-            reason = config_mod.one_line(str(exc)) or type(exc).__name__
+            reason = one_line(str(exc)) or type(exc).__name__
             print(f"error: provision: step '{name}' failed: {reason} (log: {log})", file=sys.stderr)
             return 1
     if not args.simulate:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import subprocess
 
+from ..errors import FatalError
+
 USER_VAR = "REGISTRY_USER"
 PASSWORD_VAR = "REGISTRY_PASSWORD"
 
 
-class CredentialError(Exception):
+class CredentialError(FatalError):
     pass
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..errors import FatalError
+
 REQUIRED = ("set", "image", "platforms", "sequential", "host", "start", "end", "wall_seconds", "status")
 STATUSES = ("ok", "failed", "interrupted", "OOM")
 
@@ -30,7 +32,7 @@ class RecordError(ValueError):
     """A record that is not a build record, in one line."""
 
 
-class ResultsError(Exception):
+class ResultsError(FatalError):
     """A results file that cannot be read or written, in one line."""
 
 

@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from ..errors import FatalError
+
 # Plugin IDs as /plugins reports them, per image.
 CORE_PLUGINS = {"serve-folders", "worklists"}
 #: What /plugins lists for each plugin component.
@@ -53,7 +55,7 @@ def left_out(ref: str) -> list[str]:
     return [x for x in value.split(",") if x and x != "<no value>"]
 
 
-class SmokeError(Exception):
+class SmokeError(FatalError):
     pass
 
 
