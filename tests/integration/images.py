@@ -1,6 +1,9 @@
-"""The default set's real amd64 images, for the tests of how they run: each built once per test
-session (from the build cache when only runtime files changed), and started with any `docker run`
-options, on top of tools/smoke.py's client and readiness check."""
+"""The default set's real images, for the tests of how they run: each built once per test session
+(from the build cache when only runtime files changed), and started with any `docker run` options, on
+top of tools/smoke.py's client and readiness check.
+
+amd64 in the suite; ORTHANC_TEST_PLATFORM (and ORTHANC_TEST_SET) point the same tests at another
+platform's image, run under qemu: the emulated smoke sessions do that with the plugins' checks."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import contextlib
 import functools
 import io
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -21,25 +25,28 @@ from tools.cli import DEFAULT_CONFIG
 from .conftest import tools_cli
 
 CFG = config.load(DEFAULT_CONFIG)
-SET = CFG.settings.default_set
+SET = os.environ.get("ORTHANC_TEST_SET") or CFG.settings.default_set
 VERSION = CFG.sets[SET].pins["orthanc"].version
-PLATFORM = CFG.platforms["amd64"]
+ARCH = os.environ.get("ORTHANC_TEST_PLATFORM") or "amd64"
+PLATFORM = CFG.platforms[ARCH]
+#: Seconds Orthanc gets to answer after its start: more under emulation (qemu is 5-10 times slower).
+READY_SECONDS = 120 if ARCH == "amd64" else 600
 IMAGES = ("orthanc", "orthanc-plugins")
 #: Orthanc's log lines of errors ("E1129 16:36:30.66 ...").
 ERROR_LINE = re.compile(r"^E\d{4} ", re.M)
 
 
 def ref(image: str) -> str:
-    return f"{CFG.settings.registry}/{CFG.settings.namespace}/{image}:{SET}-amd64"
+    return f"{CFG.settings.registry}/{CFG.settings.namespace}/{image}:{SET}-{ARCH}"
 
 
 @functools.cache
 def built(image: str) -> str:
-    """Build the image of the default set for amd64 (once per session) and return its reference."""
+    """Build the image of the set for the platform (once per session) and return its reference."""
     extra = ["--max-parallel", "2"] if image == "orthanc-plugins" else []
     with tempfile.TemporaryDirectory(prefix="images-") as tmp:
         path = Path(tmp) / "builds.jsonl"
-        tools_cli("build", "--set", SET, "--platform", "amd64", "--image", image, "--cache-registry", *extra,
+        tools_cli("build", "--set", SET, "--platform", ARCH, "--image", image, "--cache-registry", *extra,
                   "--results", str(path), check=True)
         records, damaged = results.read(path)
     assert not damaged and records[-1]["status"] == "ok", records[-1:]
@@ -81,7 +88,7 @@ def start(image: str, env: dict[str, str] | None = None, options: list[str] | tu
 
 @contextlib.contextmanager
 def running(image: str, env: dict[str, str] | None = None, user: str = "", password: str = "",
-            options: list[str] | tuple = (), command: list[str] | tuple = (), seconds: float = 120):
+            options: list[str] | tuple = (), command: list[str] | tuple = (), seconds: float = READY_SECONDS):
     """A started container once Orthanc answers: yields (client, container); removed after."""
     container = start(image, env, options, command)
     try:

@@ -4,8 +4,9 @@ STOW-RS, QIDO-RS and WADO-RS, a JPEG 2000 file made by GDCM's `gdcmconv`, the We
 viewer in headless Chromium, a pyramidal TIFF through the WSI tools and back; and each plugin switched
 off by its `<NAME>_PLUGIN_ENABLED=false` is really off.
 
-Against the default set's amd64 image (built by the session when it is not there yet). A failure
-names the plugin and the step; the browser checks print where their screenshots are.
+Against the default set's amd64 image (built by the session when it is not there yet), or the image
+that ORTHANC_TEST_PLATFORM / ORTHANC_TEST_SET name (see images.py), as the emulated smoke sessions
+run it. A failure names the plugin and the step; the browser checks print where their screenshots are.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ DICOM_PORT, AET = 4242, "ORTHANC"
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    """The default set's complete orthanc-plugins image for amd64: the one there, or built."""
+    """The set's complete orthanc-plugins image for the platform: the one there, or built."""
     if images.docker("image", "inspect", IMAGE, check=False).returncode == 0:
         return IMAGE
     return images.built("orthanc-plugins")
@@ -64,7 +65,7 @@ class Orthanc:
         self.container.port = published(self.container.id, 8042)
         self.dicom_port = published(self.container.id, DICOM_PORT)
         self.client.base = f"http://127.0.0.1:{self.container.port}"
-        smoke.wait_ready(self.client, self.container, 120)
+        smoke.wait_ready(self.client, self.container, images.READY_SECONDS)
 
 
 def published(cid: str, port: int) -> int:
@@ -98,7 +99,7 @@ def orthanc(image: str, plugin: str, env: dict[str, str] | None = None, *, brows
         client = smoke.Client(f"http://127.0.0.1:{container.port}", user, password)
         server = Orthanc(container, client, published(container.id, DICOM_PORT))
         try:
-            smoke.wait_ready(client, container, 120)
+            smoke.wait_ready(client, container, images.READY_SECONDS)
         except smoke.SmokeError as exc:
             raise AssertionError(f"{plugin}: starting Orthanc with {names}: {exc}") from None
         yield server
