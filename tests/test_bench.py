@@ -13,19 +13,22 @@ def test_steps_order_and_shape():
     parts = [s.part for s in steps]
     assert parts == ["cold"] * 3 + ["nochange"] * 9 + ["bump"] * 3 + ["memory"] * 4 + ["cold"]
     assert [s.label for s in steps[:3]] == ["arm64 cross", "armv7 cross", "amd64 native"]
-    assert steps[-1].label == "armv7 emulated" and "--emulate" in steps[-1].argv
-    assert all(s.cold and "--no-cache" in s.argv for s in steps if s.part == "cold")
+    assert steps[-1].label == "armv7 emulated" and steps[-1].build.emulate
+    assert all(s.cold and s.build.no_cache for s in steps if s.part == "cold")
     assert {s.run for s in steps if s.part == "nochange"} == {0, 1, 2}
     bumps = [s for s in steps if s.part == "bump"]
     # Run 0 rebuilds unchanged, on the host's platform, built cold last (its cache is warm).
     assert [(s.run, s.bump) for s in bumps] == [(0, None), (1, "orthanc"), (2, "orthanc")]
-    assert all(s.label == "orthanc on amd64" and s.argv[-1] == "amd64" for s in bumps)
+    assert all(s.label == "orthanc on amd64" and s.build.platforms == ("amd64",) for s in bumps)
     memory = [s for s in steps if s.part == "memory"]
     assert [(s.run, s.label) for s in memory] == [(0, "parallel"), (1, "parallel"), (1, "max-parallel 1"),
                                                   (1, "budget 3GiB")]
-    assert [s.argv[-2:] for s in memory] == [("--max-parallel", "2"), ("--max-parallel", "2"),
-                                             ("--max-parallel", "1"), ("--memory-budget", "3GiB")]
-    assert all(("--stage", "build-gdcm") == s.argv[6:8] and "amd64" in s.argv for s in memory)
+    assert [(s.build.max_parallel, s.build.memory_budget) for s in memory] == [(2, None), (2, None), (1, None),
+                                                                              (None, "3GiB")]
+    assert all(s.build.stages == ("build-gdcm", "build-mysql") and s.build.platforms == ("amd64",) for s in memory)
+    assert all(s.build.no_cache_filter == ("build-gdcm", "build-mysql") for s in memory)
+    assert bench.summary(memory[-1].build) == ("orthanc-plugins amd64, stage build-gdcm, stage build-mysql, "
+                                               "rebuilding build-gdcm,build-mysql, memory budget 3GiB")
     # Only the measured stages' compiler caches are emptied, and not for the warm-up.
     assert memory[0].ccache == () and not memory[0].cold
     assert all(s.ccache == ("ccache-gdcm-amd64", "ccache-mysql-amd64") and not s.cold for s in memory[1:])
@@ -34,13 +37,13 @@ def test_steps_order_and_shape():
 def test_bump_and_memory_without_the_host_platform():
     steps = bench.steps("1.10.1", "orthanc", ["arm64", "armv7"], "amd64", parts=("cold", "bump"), runs=1,
                         emulate=[])
-    assert [s.argv[-1] for s in steps if s.part == "bump"] == ["armv7", "armv7"]
+    assert [s.build.platforms for s in steps if s.part == "bump"] == [("armv7",), ("armv7",)]
 
 
 def test_steps_of_some_parts():
     steps = bench.steps("1.10.1", "orthanc", ["amd64"], "amd64", parts=("bump",), runs=3)
     assert [s.part for s in steps] == ["bump"] * 4
-    assert all("amd64" in s.argv for s in steps)  # no cold part: the host's platform
+    assert all(s.build.platforms == ("amd64",) for s in steps)  # no cold part: the host's platform
 
 
 DU = """ID:		m6f6tr0sh631iwyfhasig15ix

@@ -2,18 +2,27 @@
 
 from pathlib import Path
 
-from tools.planning import buildx
+from tools.planning import buildx, schedule, spec
 from tools.configuration import config, matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = config.load(ROOT / "versions.toml")
 
 
-def options(**kw):
+FACTS = spec.Facts(host_platform="amd64", cores=4, created="2026-01-01T00:00:00+00:00", revision="abc123")
+TEXT = (ROOT / "dockerfiles" / "Dockerfile").read_text()
+
+
+def resolved(build, facts=FACTS, contexts=None, **kw):
+    """The spec of ``build`` as the command line would ask for it."""
     base = dict(registry="127.0.0.1:5000", namespace="orthanc", base_registry="127.0.0.1:5000/library",
-                dockerfile=ROOT / "dockerfiles" / "Dockerfile", context=ROOT / "dockerfiles", revision="abc123")
+                dockerfile=ROOT / "dockerfiles" / "Dockerfile")
     base.update(kw)
-    return buildx.Options(**base)
+    request = spec.BuildRequest(set_name=build.set_name, images=(build.image,), platforms=build.platforms,
+                                together=len(build.platforms) > 1, **base)
+    specs = spec.resolve(CFG, request, facts, contexts or {}, TEXT)
+    assert len(specs) == 1
+    return specs[0]
 
 
 def pairs(cmd, flag):
@@ -21,7 +30,7 @@ def pairs(cmd, flag):
 
 
 def command(build, **kw):
-    return buildx.command(CFG, build, options(**kw), metadata_file=Path("/tmp/m.json"), created="2026-01-01T00:00:00+00:00")
+    return buildx.command(resolved(build, **kw), Path("/tmp/m.json"))
 
 
 def test_per_platform_command():
@@ -62,7 +71,7 @@ def test_labels_name_the_set_and_every_component():
 
 
 def test_together_push_builder_nocache():
-    build = matrix.Build("1.10.1", "orthanc", ("amd64", "arm64", "armv7"), sequential=True)
+    build = matrix.Build("1.10.1", "orthanc", ("amd64", "arm64", "armv7"))
     cmd = command(build, push=True, no_cache=True, builder="pis", registry="registry.example.org", namespace="")
     assert pairs(cmd, "--platform") == ["linux/amd64,linux/arm64,linux/arm/v7"]
     assert pairs(cmd, "--tag") == ["registry.example.org/orthanc:1.10.1"]
@@ -73,8 +82,8 @@ def test_together_push_builder_nocache():
 
 def test_a_stage_job_fills_the_cache_only():
     build = matrix.Build("1.10.1", "orthanc-plugins", ("amd64",))
-    opts = options(cache_registry=True, no_cache_filter=("build-gdcm",))
-    cmd = buildx.command(CFG, build, opts, metadata_file=Path("m.json"), created="now", stage="build-gdcm")
+    stage = resolved(build, cache_registry=True, no_cache_filter=("build-gdcm",)).stage("build-gdcm", ("build-gdcm",))
+    cmd = buildx.command(stage, Path("m.json"))
     assert pairs(cmd, "--target") == ["build-gdcm"]
     assert pairs(cmd, "--output") == ["type=cacheonly"]
     assert pairs(cmd, "--no-cache-filter") == ["build-gdcm"]
@@ -103,13 +112,14 @@ def test_registry_cache_per_image_and_platform():
 
 
 def test_builder_that_is_a_docker_context():
-    cmd = command(matrix.Build("1.10.1", "orthanc", ("amd64",)), docker_context="pi4")
+    facts = spec.Facts(host_platform="amd64", cores=4, created="now", docker_context=True)
+    cmd = command(matrix.Build("1.10.1", "orthanc", ("amd64",)), facts=facts, builder="pi4")
     assert cmd[:5] == ["docker", "--context", "pi4", "buildx", "build"]
     assert "--builder" not in cmd
 
 
 def test_source_label_is_a_public_url_without_credentials():
-    from tools.cli import public_url
+    from tools.clone import public_url
     assert public_url("https://user:token@git.example.org/orthanc-images.git") == \
         "https://git.example.org/orthanc-images.git"
     assert public_url("/srv/git/orthanc-images") == ""
@@ -118,10 +128,33 @@ def test_source_label_is_a_public_url_without_credentials():
 
 def test_compile_jobs_are_a_secret_never_a_build_argument():
     build = matrix.Build("1.13.0", "orthanc-plugins", ("armv7",))
-    cmd = command(build, jobs_file=Path("/logs/x.jobs"))
+    facts = spec.Facts(host_platform="amd64", cores=4, created="now", jobs_file=Path("/logs/x.jobs"))
+    cmd = command(build, facts=facts, max_parallel=2)
     assert pairs(cmd, "--secret") == ["id=jobs,src=/logs/x.jobs"]
     assert not [a for a in pairs(cmd, "--build-arg") if "JOBS" in a]  # a build argument is in the cache key
     assert "--secret" not in command(build)
     # Every compile step of the Dockerfile may read it.
     text = (ROOT / "dockerfiles" / "Dockerfile").read_text()
     assert text.count("--mount=type=secret,id=jobs") == text.count("target=/ccache")
+
+
+def test_a_scheduled_build_is_split_into_stage_jobs_and_the_image():
+    build = matrix.Build("1.13.0", "orthanc-plugins", ("amd64",))
+    whole = resolved(build, max_parallel=2, no_cache=True)
+    jobs = schedule.split(whole)
+    assert list(jobs) == whole.jobs.jobs and list(jobs)[-1] == "orthanc-plugins"
+    final = jobs["orthanc-plugins"]
+    assert final.output == "load" and final.tags == whole.tags and not final.no_cache
+    for name, job in jobs.items():
+        # --no-cache concerns the job that builds a stage first: the others find it cached.
+        assert set(job.no_cache_filter) == whole.jobs.owns[name]
+        if name != "orthanc-plugins":
+            assert job.target == name and job.output == "cacheonly" and not job.tags and not job.labels
+
+
+def test_a_spec_is_json():
+    build = matrix.Build("1.12.7", "orthanc-plugins", ("arm64",))
+    data = resolved(build, without=("wsi",), contexts={"build-wsi": "/empty"}).as_json()
+    assert data["target"] == "orthanc-plugins" and data["platforms"] == ["linux/arm64"]
+    assert data["labels"]["org.orthanc-images.without"] == "wsi" and data["without"] == ["wsi"]
+    assert data["compiler"] == "cross" and data["jobs"] is None and data["output"] == "load"

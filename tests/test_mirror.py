@@ -39,8 +39,8 @@ def mirror(tmp_path):
     sources._sums_cache.clear()
 
 
-def orthanc(set_name: str = "1.13.0") -> sources.Wanted:
-    return sources.plan(CFG, CFG.sets[set_name], ["orthanc"])[0]
+def orthanc(set_name: str = "1.13.0") -> sources.PinnedSource:
+    return sources.pinned_sources(CFG, CFG.sets[set_name], ["orthanc"])[0]
 
 
 def test_archive_is_checked_unpacked_without_its_top_folder_and_reused(tmp_path, mirror):
@@ -68,7 +68,7 @@ def test_a_checksum_mismatch_stops_before_unpacking_and_leaves_nothing(tmp_path,
 
 
 def test_a_pinned_sha256_wins_over_the_mirrors_list(tmp_path, mirror):
-    pinned = sources.Wanted(orthanc().component, config.Pin("orthanc", "1.13.0", "Orthanc-1.13.0",
+    pinned = sources.PinnedSource(orthanc().component, config.Pin("orthanc", "1.13.0", "Orthanc-1.13.0",
                                                             sha256="1" * 64), "trixie")
     with pytest.raises(sources.SourceError, match=f"pinned {'1' * 64}"):
         sources.fetch(tmp_path / "store", pinned, ("mirror",), "1.13.0", str(mirror))
@@ -94,7 +94,7 @@ def test_mirror_in_force_command_line_then_environment_then_versions_toml():
 
 def test_every_missing_source_of_a_set_is_named_in_one_line(tmp_path, mirror):
     release = CFG.sets["1.9.0"]
-    wanted = sources.plan(CFG, release, ["orthanc-plugins"])
+    wanted = sources.pinned_sources(CFG, release, ["orthanc-plugins"])
     with pytest.raises(sources.SourceError) as info:
         sources.fetch_all(tmp_path / "store", wanted, ("local", "mirror"), "1.9.0", str(mirror))
     message = str(info.value)

@@ -1,5 +1,6 @@
 """The nox sessions as users type them (no build is run)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,20 @@ def test_plan_prints_every_session_command():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("# nox -s build-1.12.7") == 7
     assert "--platform linux/amd64,linux/arm64,linux/arm/v7" in proc.stdout
+
+
+def test_plan_prints_the_resolved_specs_as_json():
+    proc = nox("-s", "plan", "--", "--format", "json", "1.12.7")
+    assert proc.returncode == 0, proc.stderr
+    sessions = {item["session"]: item["builds"] for item in json.loads(proc.stdout)}
+    assert len(sessions) == 7 and len(sessions["build-1.12.7"]) == 2
+    together = sessions["build-1.12.7"][0]
+    assert together["platforms"] == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    assert together["tags"] == ["127.0.0.1:5000/orthanc/orthanc:1.12.7"] and together["output"] == "load"
+    assert together["build_args"]["ORTHANC_BRANCH"] == "Orthanc-1.12.7" and "src-orthanc" in together["contexts"]
+    sequential = sessions["build-1.12.7-armv7-sequential"][1]
+    assert sequential["limits"]["max_parallel"] == 1 and sequential["compile_jobs"] == 1
+    assert sequential["jobs"]["order"][-1] == "orthanc-plugins"
 
 
 def test_help_after_double_dash():

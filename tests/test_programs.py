@@ -27,8 +27,8 @@ STARTERS = {("subprocess", name) for name in ("run", "Popen", "call", "check_cal
     {("shutil", "which")}
 #: Calls whose command comes from elsewhere: (module, function) -> (module, functions building it).
 INDIRECT = {
-    ("cli", "cmd_build"): ("planning/buildx", ("command",)),  # runner.run(_commands(...)[image]) -> buildx.command
-    ("cli", "cmd_manifest"): ("publishing/manifest", ("commands",)),  # for cmd in manifest.commands(...)
+    ("commands/build", "run_one"): ("planning/buildx", ("command",)),  # runner.run(commands[image]) -> buildx.command
+    ("commands/publish", "run"): ("publishing/manifest", ("commands",)),  # for cmd in manifest.commands(...)
 }
 
 

@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from tools import cli
+from tools import cli, paths
+from tools.commands import report as report_command
 from tools.reporting import report
 from tools.running import results
 
@@ -16,11 +17,11 @@ def test_readme_table_matches_the_committed_records():
     start, end = report.README_START.format(name="build-times"), report.README_END.format(name="build-times")
     assert start in text and end in text, "README.md lacks the generated build-time block"
     block = text.split(start, 1)[1].split(end, 1)[0].strip("\n")
-    assert block == cli.readme_table(), "README.md's table is stale: run `nox -s report -- --readme`"
+    assert block == report_command.readme_table(), "README.md's table is stale: run `nox -s report -- --readme`"
 
 
 def test_committed_records_are_whole_and_carry_no_local_paths():
-    records, damaged = results.read(cli.REFERENCE)
+    records, damaged = results.read(paths.REFERENCE)
     assert records and not damaged
     assert all("log" not in r for r in records)
     images = {(r["image"], r["platforms"][0], r["compiler"]) for r in records}

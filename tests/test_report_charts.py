@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from matplotlib.text import Text
 
-from tools import cli
+from tools import cli, paths
 from tools.configuration import config
 from tools.reporting import report
 from tools.running import results, sampling
@@ -235,9 +235,9 @@ def test_the_readme_timeline_shows_the_default_sets_cold_plugins_build():
 
 def test_the_readme_timeline_draws_from_the_committed_records(tmp_path):
     """What `report --readme` draws into docs/build-timeline.png, from docs/build-times.jsonl."""
-    records, damaged = results.read(cli.REFERENCE)
+    records, damaged = results.read(paths.REFERENCE)
     assert records and not damaged
-    record = report.timeline_record(records, config.load(cli.DEFAULT_CONFIG).settings.default_set)
+    record = report.timeline_record(records, config.load(paths.DEFAULT_CONFIG).settings.default_set)
     assert record is not None and record.get("no_cache")
     names = report.timeline(record, tmp_path / "timeline.png")
     assert names and sorted(names) == sorted(st["stage"] for st in record["stages"])

@@ -15,7 +15,7 @@ PLUGINS = ["build-postgresql", "build-mysql", "build-dicomweb", "build-gdcm", "b
 
 
 def test_plan_of_the_plugins_image():
-    plan = schedule.plan(REAL, "orthanc-plugins")
+    plan = schedule.jobs_for(REAL, "orthanc-plugins")
     assert plan.jobs == ["builder", "plugin-base", "build-orthanc", *PLUGINS, "orthanc-plugins"]
     assert plan.after["build-orthanc"] == {"builder"}
     assert plan.after["build-gdcm"] == {"builder", "plugin-base"}
@@ -28,19 +28,19 @@ def test_plan_of_the_plugins_image():
 
 
 def test_plan_of_the_core_image_and_the_fixture():
-    assert schedule.plan(REAL, "orthanc").jobs == ["build-orthanc", "orthanc"]
-    plan = schedule.plan(FIXTURE, "orthanc-plugins")
+    assert schedule.jobs_for(REAL, "orthanc").jobs == ["build-orthanc", "orthanc"]
+    plan = schedule.jobs_for(FIXTURE, "orthanc-plugins")
     assert plan.jobs == ["builder", "build-orthanc", *PLUGINS, "orthanc-plugins"]
 
 
 def test_plan_of_some_stages_only():
-    plan = schedule.plan(REAL, "orthanc-plugins", ["build-gdcm", "build-mysql"])
+    plan = schedule.jobs_for(REAL, "orthanc-plugins", ["build-gdcm", "build-mysql"])
     assert plan.final is None
     assert plan.jobs == ["plugin-base", "build-mysql", "build-gdcm"]  # plugin-base builds builder-base too
     with pytest.raises(schedule.ScheduleError, match="'build-gdcm' is not a stage of orthanc"):
-        schedule.plan(REAL, "orthanc", ["build-gdcm"])
+        schedule.jobs_for(REAL, "orthanc", ["build-gdcm"])
     with pytest.raises(schedule.ScheduleError, match="no stage 'nope'"):
-        schedule.plan(REAL, "nope")
+        schedule.jobs_for(REAL, "nope")
 
 
 @pytest.mark.parametrize("text,expected", [

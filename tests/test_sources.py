@@ -23,17 +23,17 @@ def test_real_dockerfile_takes_every_source_as_a_named_context():
 
 def test_each_image_needs_its_components():
     release = CFG.sets["1.10.1"]
-    assert [w.component.name for w in sources.plan(CFG, release, ["orthanc"])] == ["orthanc"]
-    assert [w.component.name for w in sources.plan(CFG, release, ["orthanc", "orthanc-plugins"])] == \
+    assert [w.component.name for w in sources.pinned_sources(CFG, release, ["orthanc"])] == ["orthanc"]
+    assert [w.component.name for w in sources.pinned_sources(CFG, release, ["orthanc", "orthanc-plugins"])] == \
         list(config.COMPONENTS)
-    wanted = sources.plan(CFG, release, ["orthanc-plugins"])
+    wanted = sources.pinned_sources(CFG, release, ["orthanc-plugins"])
     assert {w.debian_package for w in wanted} == {
         "orthanc", "orthanc-postgresql", "orthanc-mysql", "orthanc-dicomweb", "orthanc-gdcm",
         "orthanc-webviewer", "orthanc-wsi"}
 
 
 def test_local_tree_is_used_and_keyed_by_pin(tmp_path):
-    item = sources.plan(CFG, CFG.sets["1.10.1"], ["orthanc"])[0]
+    item = sources.pinned_sources(CFG, CFG.sets["1.10.1"], ["orthanc"])[0]
     tree = tmp_path / "orthanc" / "debian-1.10.1+dfsg-2+deb12u1"
     tree.mkdir(parents=True)
     assert sources.fetch(tmp_path, item, ("local",), "1.10.1") == tree
@@ -41,7 +41,7 @@ def test_local_tree_is_used_and_keyed_by_pin(tmp_path):
 
 
 def test_nothing_reachable_is_one_line_naming_set_component_and_reasons(tmp_path):
-    item = sources.plan(CFG, CFG.sets["1.9.0"], ["orthanc"])[0]
+    item = sources.pinned_sources(CFG, CFG.sets["1.9.0"], ["orthanc"])[0]
     with pytest.raises(sources.SourceError) as info:
         sources.fetch(tmp_path, item, ("local", "debian"), "1.9.0")
     message = str(info.value)
@@ -87,7 +87,7 @@ def _tarball(path, top="OrthancGdcm-9.9"):
 
 def _item(url, sha256):
     from dataclasses import replace
-    item = next(w for w in sources.plan(CFG, CFG.sets["1.10.1"], ["orthanc-plugins"]) if w.component.name == "gdcm")
+    item = next(w for w in sources.pinned_sources(CFG, CFG.sets["1.10.1"], ["orthanc-plugins"]) if w.component.name == "gdcm")
     return replace(item, pin=replace(item.pin, sha256=sha256, tarball=url, debian=None))
 
 
@@ -156,12 +156,8 @@ def test_static_build_fails_early_when_the_downloads_are_out_of_reach(tmp_path):
 
 
 def test_static_build_passes_its_argument():
-    from tools.planning import buildx
-    from tools.configuration import matrix
-    build = matrix.Build("1.10.1", "orthanc", ("amd64",))
-    options = buildx.Options(registry="r", namespace="n", base_registry="", dockerfile=ROOT / "x",
-                             context=ROOT, static=True)
-    assert buildx.build_args(CFG, build, options)["LIBRARIES"] == "static"
+    from tools.planning import spec
+    assert spec.build_args(CFG, "1.10.1", "", emulate=False, static=True)["LIBRARIES"] == "static"
 
 
 def test_a_build_without_plugins_still_passes_every_context_the_dockerfile_names():

@@ -1,4 +1,4 @@
-"""The build matrix: release set x platform x sequential flag, and image names."""
+"""The build matrix: release set x platform, image names, and the nox sessions."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ class Build:
     set_name: str
     image: str
     platforms: tuple[str, ...]
-    sequential: bool = False
 
     @property
     def tag(self) -> str:
@@ -36,7 +35,7 @@ class Build:
         text = f"{self.image}:{self.tag}"
         if len(self.platforms) > 1:
             text += " [" + ",".join(self.platforms) + "]"
-        return text + (" (sequential)" if self.sequential else "")
+        return text
 
 
 def tag_for(set_name: str, platform: str | None = None) -> str:
@@ -69,7 +68,6 @@ def expand(
     set_name: str,
     platforms: list[str] | None = None,
     images: list[str] | None = None,
-    sequential: bool = False,
     together: bool = False,
 ) -> list[Build]:
     """The builds for one set.
@@ -90,18 +88,27 @@ def expand(
             raise ConfigError(f"image '{image}' is unknown (known: {', '.join(IMAGES)})")
     wanted = images or list(IMAGES)
     if together:
-        return [Build(set_name, image, tuple(chosen), sequential) for image in wanted]
-    return [Build(set_name, image, (name,), sequential) for name in chosen for image in wanted]
+        return [Build(set_name, image, tuple(chosen)) for image in wanted]
+    return [Build(set_name, image, (name,)) for name in chosen for image in wanted]
 
 
 @dataclass(frozen=True)
 class SessionSpec:
-    """A nox session: its name, the command line for ``tools.cli`` and its tags."""
+    """A nox session: its name, what it builds or tests, its tags and its description."""
 
     name: str
-    argv: tuple[str, ...]
+    command: str  # build or smoke
+    set_name: str
+    platform: str | None  # None: every platform of the set, in one buildx call
     tags: tuple[str, ...]
     doc: str
+    sequential: bool = False  # one stage at a time, one compile job at a time
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The command line for ``tools.cli`` that the session runs."""
+        where = ("--platform", self.platform) if self.platform else ("--together",)
+        return (self.command, "--set", self.set_name, *where, *(("--sequential",) if self.sequential else ()))
 
 
 def session_specs(config: Config) -> list[SessionSpec]:
@@ -111,26 +118,23 @@ def session_specs(config: Config) -> list[SessionSpec]:
         for arch in release.platforms:
             oci = config.platforms[arch]
             specs.append(SessionSpec(
-                f"build-{name}-{arch}",
-                ("build", "--set", name, "--platform", arch),
+                f"build-{name}-{arch}", "build", name, arch,
                 (name, arch),
                 f"Build {name} images for {oci} (tags {name}-{arch}).",
             ))
             specs.append(SessionSpec(
-                f"smoke-{name}-{arch}",
-                ("smoke", "--set", name, "--platform", arch),
+                f"smoke-{name}-{arch}", "smoke", name, arch,
                 ("smoke",),
                 f"Smoke-test the built {name}-{arch} images (emulated where not native).",
             ))
             specs.append(SessionSpec(
-                f"build-{name}-{arch}-sequential",
-                ("build", "--set", name, "--platform", arch, "--sequential"),
+                f"build-{name}-{arch}-sequential", "build", name, arch,
                 ("sequential",),
                 f"Build {name} images for {oci}, one builder stage at a time (low memory).",
+                sequential=True,
             ))
         specs.append(SessionSpec(
-            f"build-{name}",
-            ("build", "--set", name, "--together"),
+            f"build-{name}", "build", name, None,
             ("together",),
             f"Build {name} images for {', '.join(release.platforms)} in one buildx call (tag {name}).",
         ))

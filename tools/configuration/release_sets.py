@@ -31,7 +31,10 @@ from pathlib import Path
 from packaging.version import Version
 
 from .. import cli
-from ..errors import CAUGHT, UsageError, tell
+from ..paths import DEFAULT_CONFIG, DEFAULT_SOURCES
+from ..commands import plan as plan_command
+from ..errors import CAUGHT, FatalError, UsageError, tell
+from ..planning.spec import BuildRequest
 from . import config, releases
 from .config import COMPONENTS, ConfigError
 from .releases import ReleaseError
@@ -46,12 +49,12 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, default=cli.DEFAULT_CONFIG,
+        p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                        help="versions file (default: %(default)s)")
         p.add_argument("--mirror", metavar="DIR|URL",
                        help="read the archive names (and sources) of this source mirror instead of "
                             "upstream's Mercurial repositories")
-        p.add_argument("--sources-dir", type=Path, default=cli.DEFAULT_SOURCES,
+        p.add_argument("--sources-dir", type=Path, default=DEFAULT_SOURCES,
                        help="where the Mercurial clones are cached, under .hg-cache/ (default: %(default)s)")
 
     p = sub.add_parser("releases", help="list each component's releases, newest first, marking pins and news")
@@ -222,12 +225,12 @@ def cmd_propose(args) -> int:
         except ConfigError as exc:
             raise ReleaseError(f"the proposal does not validate: {exc}") from None
         new_cfg.release_set(set_name)
-        plan, problem = io.StringIO(), io.StringIO()  # made before anything is written
-        with contextlib.redirect_stdout(plan), contextlib.redirect_stderr(problem):
-            code = cli.main(["plan", set_name, "--config", str(candidate)])
-        if code:
-            reason = problem.getvalue().strip().removeprefix("error: ") or f"exit code {code}"
-            raise ReleaseError(f"the plan of set {set_name} failed: {reason}")
+        plan = io.StringIO()  # made before anything is written
+        try:
+            with contextlib.redirect_stdout(plan):
+                plan_command.run(plan_command.PlanRequest((set_name,), build=BuildRequest(config=candidate)))
+        except FatalError as exc:
+            raise ReleaseError(f"the plan of set {set_name} failed: {exc}") from None
 
         print(f"Proposed set {set_name} (after set {newest.name}; base {template_set.base} "
               f"from set {template_set.name}):")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..errors import FatalError
@@ -82,7 +82,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Jobs:
     """The jobs for one final target, in order, and which jobs each must wait for."""
 
     shared: tuple[str, ...]
@@ -96,7 +96,7 @@ class Plan:
         return [*self.shared, *self.components, *([self.final] if self.final else [])]
 
 
-def plan(text: str, target: str, only: list[str] | None = None, without: list[str] | None = None) -> Plan:
+def jobs_for(text: str, target: str, only: list[str] | None = None, without: list[str] | None = None) -> Jobs:
     """Which stages to build as separate jobs for ``target`` (pure: from the Dockerfile's text).
 
     Shared stages are those two or more components start from; the last shared stage
@@ -136,7 +136,31 @@ def plan(text: str, target: str, only: list[str] | None = None, without: list[st
     for job, waits in after.items():
         earlier = set().union(*[above[w] | {w} for w in waits]) if waits else set()
         owns[job] = frozenset((above[job] | {job}) - earlier)
-    return Plan(tuple(frontier), tuple(components), None if only else target, after, owns)
+    return Jobs(tuple(frontier), tuple(components), None if only else target, after, owns)
+
+
+def split(spec) -> dict:
+    """A build spec (``planning.spec.BuildSpec``) as one spec per job, in order.
+
+    ``--no-cache`` and ``--no-cache-filter`` concern the job that builds a stage first; the jobs
+    after it must find that stage in the cache, not build it again.
+    """
+    graph = spec.jobs
+    result = {}
+    for job in graph.jobs:
+        wanted = graph.owns[job] if spec.no_cache else graph.owns[job] & set(spec.no_cache_filter)
+        narrowed = tuple(sorted(wanted))
+        result[job] = (replace(spec, no_cache=False, no_cache_filter=narrowed) if job == graph.final
+                       else spec.stage(job, narrowed))
+    return result
+
+
+def describe(jobs: Jobs, limits: Limits) -> str:
+    """The jobs in their phases and the limits, in one line."""
+    phases = [", ".join(phase) for phase in (jobs.shared, jobs.components) if phase]
+    budget = f", memory budget {limits.memory_budget / 2**30:.1f} GiB" if limits.memory_budget else ""
+    return (f"jobs: {' -> '.join([*phases, *([jobs.final] if jobs.final else [])])}; "
+            f"at most {limits.max_parallel or 'any number'} at once{budget}")
 
 
 def run_jobs(

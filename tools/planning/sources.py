@@ -57,7 +57,7 @@ class SourceError(FatalError):
 
 
 @dataclass(frozen=True)
-class Wanted:
+class PinnedSource:
     component: Component
     pin: Pin
     base: str
@@ -160,17 +160,17 @@ def web_assets_for(root: Path, trees: dict[str, Path], used: set[str], catalogue
     return result
 
 
-def store_path(root: Path, wanted: Wanted, provider: str) -> Path:
+def store_path(root: Path, wanted: PinnedSource, provider: str) -> Path:
     return root / wanted.component.name / wanted.key(provider)
 
 
-def plan(cfg: Config, release: ReleaseSet, images: list[str]) -> list[Wanted]:
+def pinned_sources(cfg: Config, release: ReleaseSet, images: list[str]) -> list[PinnedSource]:
     names = []
     for image in images:
         for name in IMAGE_COMPONENTS[image]:
             if name not in names:
                 names.append(name)
-    return [Wanted(cfg.components[n], release.pins[n], release.base) for n in names]
+    return [PinnedSource(cfg.components[n], release.pins[n], release.base) for n in names]
 
 
 def _stamp(path: Path) -> Path:
@@ -178,7 +178,7 @@ def _stamp(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def local_tree(root: Path, item: Wanted) -> Path | None:
+def local_tree(root: Path, item: PinnedSource) -> Path | None:
     """A tree already under ``root`` for this pin (from an earlier fetch, or copied there)."""
     for provider in ("debian", "tarball", "mirror", "mercurial"):
         if (provider == "debian" and not item.pin.debian) or (provider == "tarball" and not item.pin.sha256):
@@ -198,7 +198,7 @@ def _read(path: Path) -> str:
         return ""
 
 
-def expected_paths(root: Path, wanted: list[Wanted], order: tuple[str, ...]) -> dict[str, Path]:
+def expected_paths(root: Path, wanted: list[PinnedSource], order: tuple[str, ...]) -> dict[str, Path]:
     """Where each source would be, without fetching (for dry runs)."""
     result = {}
     for item in wanted:
@@ -211,7 +211,7 @@ def expected_paths(root: Path, wanted: list[Wanted], order: tuple[str, ...]) -> 
     return result
 
 
-def fetch_all(root: Path, wanted: list[Wanted], order: tuple[str, ...], set_name: str,
+def fetch_all(root: Path, wanted: list[PinnedSource], order: tuple[str, ...], set_name: str,
               mirror: str = "") -> dict[str, Path]:
     """Every wanted source, or one error that names each one missing and where it was looked for."""
     result, missing = {}, []
@@ -227,7 +227,7 @@ def fetch_all(root: Path, wanted: list[Wanted], order: tuple[str, ...], set_name
     return result
 
 
-def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str, mirror: str = "") -> Path:
+def fetch(root: Path, item: PinnedSource, order: tuple[str, ...], set_name: str, mirror: str = "") -> Path:
     try:
         return _fetch_one(root, item, order, mirror)
     except SourceError as exc:
@@ -235,7 +235,7 @@ def fetch(root: Path, item: Wanted, order: tuple[str, ...], set_name: str, mirro
                           f"({item.pin.branch}): source not reachable; {exc}") from None
 
 
-def _fetch_one(root: Path, item: Wanted, order: tuple[str, ...], mirror: str) -> Path:
+def _fetch_one(root: Path, item: PinnedSource, order: tuple[str, ...], mirror: str) -> Path:
     """The first provider's tree, else an error with every provider's reason."""
     reasons = []
     for provider in order:
@@ -300,7 +300,7 @@ def apt_options(state: Path) -> list[str]:
     ]
 
 
-def fetch_debian(root: Path, item: Wanted) -> Path:
+def fetch_debian(root: Path, item: PinnedSource) -> Path:
     if not item.pin.debian:
         raise SourceError("no Debian version pinned")
     target = store_path(root, item, "debian")
@@ -349,7 +349,7 @@ def reachable(url: str, timeout: float = 10) -> str | None:
         return str(getattr(exc, "reason", exc))
 
 
-def fetch_tarball(root: Path, item: Wanted) -> Path:
+def fetch_tarball(root: Path, item: PinnedSource) -> Path:
     """Download the release tarball, check its pinned sha256, unpack it (its top folder dropped)."""
     url = item.tarball_url
     if not url:
@@ -379,7 +379,7 @@ def mirror_sums(mirror: str) -> dict[str, str]:
     return _sums_cache[mirror]
 
 
-def fetch_mirror(root: Path, item: Wanted, mirror: str) -> Path:
+def fetch_mirror(root: Path, item: PinnedSource, mirror: str) -> Path:
     """The branch's archive from a source mirror, checked against the pin's or the mirror's sha256."""
     if not mirror:
         raise SourceError(f"no mirror given (--mirror, ${MIRROR_ENV} or settings.mirror)")
@@ -431,7 +431,7 @@ def _fetch_archive(root: Path, url: str, sha256: str, target: Path, origin: str 
         tree.rename(target)
 
 
-def fetch_mercurial(root: Path, item: Wanted) -> Path:
+def fetch_mercurial(root: Path, item: PinnedSource) -> Path:
     target = store_path(root, item, "mercurial")
     if target.is_dir():
         return target

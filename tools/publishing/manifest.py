@@ -42,7 +42,7 @@ def alias_tags(cfg: Config, release: ReleaseSet, aliases: tuple[str, ...]) -> li
     return tags
 
 
-def plan(cfg: Config, set_names: list[str], images: list[str], registry: str, namespace: str) -> list[Publication]:
+def publications(cfg: Config, set_names: list[str], images: list[str], registry: str, namespace: str) -> list[Publication]:
     publications = []
     for name in set_names:
         release = cfg.release_set(name)

@@ -37,11 +37,12 @@ import statistics
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from ..planning.spec import BuildRequest
 from ..reporting.report import left_out
 
 PARTS = ("cold", "nochange", "bump", "memory")
@@ -49,15 +50,29 @@ PARTS = ("cold", "nochange", "bump", "memory")
 
 @dataclass(frozen=True)
 class Step:
-    """One measured build: the part, the repetition and the build command's arguments."""
+    """One measured build: the part, the repetition and what is built."""
 
     part: str
     run: int
     label: str
-    argv: tuple[str, ...]
+    build: BuildRequest
     cold: bool = False  # empty the whole compiler cache first
     ccache: tuple[str, ...] = ()  # else empty just these cache mounts (ids) first
     bump: str | None = None  # component whose source gets a one-line change first
+
+
+def summary(request: BuildRequest) -> str:
+    """What a step builds, in a few words."""
+    words = [f"{','.join(request.images)} {','.join(request.platforms)}"]
+    words += [f"stage {stage}" for stage in request.stages]
+    words += [word for word, on in (("no cache", request.no_cache), ("emulated", request.emulate)) if on]
+    if request.no_cache_filter:
+        words.append(f"rebuilding {','.join(request.no_cache_filter)}")
+    if request.max_parallel is not None:
+        words.append(f"max-parallel {request.max_parallel}")
+    if request.memory_budget is not None:
+        words.append(f"memory budget {request.memory_budget}")
+    return ", ".join(words)
 
 
 def bench_id(now: datetime | None = None) -> str:
@@ -79,45 +94,42 @@ def steps(
     compile_stages: tuple[str, ...] = (),
 ) -> list[Step]:
     """The bench as a list of builds (pure)."""
-    base = ("--set", set_name)
+
+    def on(arch: str, **options) -> BuildRequest:
+        return BuildRequest(set_name=set_name, images=(image,), platforms=(arch,), **options)
+
     result: list[Step] = []
     if "cold" in parts:
         # The native build last, so the bump and memory parts find the host's cache warm.
         for arch in sorted(platforms, key=lambda p: p == host_platform):
             how = "native" if arch == host_platform else "cross"
-            result.append(Step("cold", 1, f"{arch} {how}",
-                               (*base, "--image", image, "--platform", arch, "--no-cache"), cold=True,
+            result.append(Step("cold", 1, f"{arch} {how}", on(arch, no_cache=True), cold=True,
                                ccache=_mounts(compile_stages, arch)))
     if "nochange" in parts:
         # Run 0 makes sure everything is built once; it is recorded but not counted.
         for run in range(0, runs + 1):
             for arch in platforms:
-                result.append(Step("nochange", run, arch, (*base, "--image", image, "--platform", arch)))
+                result.append(Step("nochange", run, arch, on(arch)))
     warm = host_platform if "cold" not in parts or host_platform in platforms else platforms[-1]
     if "bump" in parts:
         for run in range(0, runs + 1):
-            result.append(Step("bump", run, f"{bump} on {warm}",
-                               (*base, "--image", image, "--platform", warm), bump=bump if run else None))
+            result.append(Step("bump", run, f"{bump} on {warm}", on(warm), bump=bump if run else None))
     if "memory" in parts and memory_stages:
-        stage_args = tuple(a for s in memory_stages for a in ("--stage", s))
-        recompile = ("--no-cache-filter", ",".join(memory_stages))
         mounts = tuple(cache_mount_id(stage, warm) for stage in memory_stages)
-        modes = ((0, "parallel", ("--max-parallel", str(len(memory_stages)))),
-                 (1, "parallel", ("--max-parallel", str(len(memory_stages)))),
-                 (1, "max-parallel 1", ("--max-parallel", "1")),
-                 (1, f"budget {memory_budget}", ("--memory-budget", memory_budget)))
-        for run, label, extra in modes:
+        modes = ((0, "parallel", {"max_parallel": len(memory_stages)}),
+                 (1, "parallel", {"max_parallel": len(memory_stages)}),
+                 (1, "max-parallel 1", {"max_parallel": 1}),
+                 (1, f"budget {memory_budget}", {"memory_budget": memory_budget}))
+        for run, label, limits in modes:
             # Stages of any component are stages of orthanc-plugins, the image that has them all.
-            result.append(Step("memory", run, label, (*base, "--image", "orthanc-plugins",
-                                                      "--platform", warm,
-                                                      *stage_args, *recompile, *extra),
-                               ccache=mounts if run else ()))
+            memory = BuildRequest(set_name=set_name, images=("orthanc-plugins",), platforms=(warm,),
+                                  stages=tuple(memory_stages), no_cache_filter=tuple(memory_stages), **limits)
+            result.append(Step("memory", run, label, memory, ccache=mounts if run else ()))
     if "cold" in parts:
         # Emulated builds last: they take the longest by far.
         for arch in emulate or []:
             if arch != host_platform:
-                result.append(Step("cold", 1, f"{arch} emulated",
-                                   (*base, "--image", image, "--platform", arch, "--no-cache", "--emulate"),
+                result.append(Step("cold", 1, f"{arch} emulated", on(arch, no_cache=True, emulate=True),
                                    cold=True, ccache=_mounts(compile_stages, arch)))
     return result
 
@@ -272,23 +284,25 @@ def latest_run(records: list[dict]) -> list[dict]:
 
 def execute(
     plan: list[Step],
-    build: Callable[[Step, list[str]], int],
+    build: Callable[[Step, BuildRequest], int],
     *,
     sources_dir: Path,
     source_key: Callable[[str], str],
 ) -> list[tuple[Step, int]]:
-    """Run each step through ``build`` (which records it); returns the exit codes."""
+    """Run each step's build through ``build`` (which records it); returns the exit codes.
+
+    A bumped step builds from a scratch copy of the sources with the one change."""
     outcomes = []
     for step in plan:
-        extra: list[str] = []
+        request = step.build
         scratch = None
         if step.cold or step.ccache:
             empty_compiler_cache(step.ccache)
         if step.bump:
             scratch = bumped_sources(sources_dir, step.bump, source_key(step.bump), step.run)
-            extra = ["--sources-dir", str(scratch), "--source", "local"]
+            request = replace(request, sources_dir=scratch, source_order=("local",))
         try:
-            outcomes.append((step, build(step, extra)))
+            outcomes.append((step, build(step, request)))
         finally:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 from ..errors import FatalError
 
-REQUIRED = ("set", "image", "platforms", "sequential", "host", "start", "end", "wall_seconds", "status")
+REQUIRED = ("set", "image", "platforms", "host", "start", "end", "wall_seconds", "status")
 STATUSES = ("ok", "failed", "interrupted", "OOM")
 
 
@@ -145,7 +145,7 @@ FIELDS: dict[str, Checker] = {
     "set": _text,
     "image": _text,
     "platforms": _list(_text, non_empty=True),
-    "sequential": _boolean,
+    "sequential": _boolean,  # written by older versions; a limit of one stage at a time is in "scheduler"
     "host": _object({"name": _string, "platform": _string, "cpu": _string, "cores": _integer,
                      "memory_bytes": _number}),
     "start": _text,
@@ -190,7 +190,6 @@ class Record:
     set_name: str
     image: str
     platforms: tuple[str, ...]
-    sequential: bool
     host: dict
     start: str
     end: str
@@ -211,7 +210,7 @@ class Record:
                 problem = check(data[key])
                 if problem:
                     raise RecordError(f"'{key}' {problem}")
-        return cls(data["set"], data["image"], tuple(data["platforms"]), data["sequential"], data["host"],
+        return cls(data["set"], data["image"], tuple(data["platforms"]), data["host"],
                    data["start"], data["end"], float(data["wall_seconds"]), data["status"], data)
 
     @property

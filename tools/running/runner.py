@@ -150,7 +150,7 @@ def merge_stages(trackers: list[Tracker]) -> list[dict]:
 
 def run_scheduled(
     commands: dict[str, list[str]],
-    plan: schedule.Plan,
+    plan: schedule.Jobs,
     limits: schedule.Limits,
     estimate: Callable[[str], int],
     *,

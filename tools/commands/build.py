@@ -1,0 +1,232 @@
+"""``build``: resolve the request into build specs, fetch their sources, run and record each build."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from .. import clone
+from ..configuration import config, matrix
+from ..configuration.config import Config
+from ..errors import UsageError
+from ..planning import buildx, dockerfile, schedule, sources
+from ..planning.spec import BuildRequest, BuildSpec, Facts, builds_of, resolve, target_of
+from ..publishing.credentials import login_from_environment
+from ..running import images, machine, results, runner
+from .checks import (check_dockerfile, check_memory_budget, check_results_file, check_set_name, check_stage_names,
+                     check_target)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check(request: BuildRequest) -> None:
+    """The request's own values, before anything runs."""
+    check_target(request.registry, request.namespace, request.base_registry)
+    check_set_name(request.set_name)
+    check_memory_budget(request.memory_budget)
+    if request.no_cache_filter:
+        check_stage_names(request.dockerfile, request.no_cache_filter, "--no-cache-filter")
+    if request.stages:  # whether they are stages of the image is checked with its jobs
+        check_stage_names(request.dockerfile, request.stages, "--stage")
+    if request.results is not None:
+        check_results_file(request.results, "--results")
+    request.limits()  # a size that is not one
+
+
+def is_docker_context(name: str) -> bool:
+    try:
+        return subprocess.run(["docker", "context", "inspect", name], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
+                    say: Callable[[str], None] = print) -> dict[str, str]:
+    """Named build contexts with the pinned sources the Dockerfile asks for (fetched unless dry run)."""
+    check_dockerfile(request.dockerfile)
+    text = request.dockerfile.read_text()
+    used = dockerfile.contexts_of(text, list(request.stages)) if request.stages else dockerfile.named_contexts(text)
+    without = request.without
+    used -= {sources.context_name(name) for name in without}
+    placeholders = {}
+    if without:
+        # A named context with a stage's name replaces that stage: an empty /out, nothing built.
+        # The left-out stage's source context gets the same empty folder: BuildKit resolves every
+        # context a Dockerfile names, and an unknown one would be looked up on Docker Hub.
+        empty = request.sources_dir.resolve() / ".left-out"
+        if not request.dry_run:
+            (empty / "out").mkdir(parents=True, exist_ok=True)
+        named = dockerfile.named_contexts(text)
+        placeholders = {key: str(empty) for name in without
+                        for key in (f"{dockerfile.BUILDER_PREFIX}{name}", sources.context_name(name),
+                                    sources.assets_context(name))
+                        if key in named or key.startswith(dockerfile.BUILDER_PREFIX)}
+        used -= {sources.assets_context(name) for name in without}
+    if not used:
+        return placeholders
+    order = cfg.settings.sources if request.source_order is None else request.source_order
+    if not order:
+        raise UsageError("--source: no provider given (known: " + ", ".join(sources.PROVIDERS) + ")")
+    for provider in order:
+        if provider not in sources.PROVIDERS:
+            raise UsageError(f"--source: unknown provider '{provider}' (known: {', '.join(sources.PROVIDERS)})")
+    release = cfg.release_set(builds[0].set_name)
+    pinned = [w for w in sources.pinned_sources(cfg, release, sorted({b.image for b in builds}))
+              if {sources.context_name(w.component.name), sources.assets_context(w.component.name)} & used]
+    root = request.sources_dir.resolve()
+    if request.dry_run:
+        found = sources.expected_paths(root, pinned, order)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        found = sources.fetch_all(root, pinned, order, release.name, sources.mirror_location(request.mirror, cfg))
+        for name, path in found.items():
+            say(f"    source {name}: {path}")
+    assets = sources.web_assets_for(root, found, used, request.dockerfile.resolve().parent / "web-assets.toml",
+                                    request.dry_run)
+    for name, path in assets.items():
+        say(f"    assets {name}: {path}")
+    found = {name: path for name, path in found.items() if name in used}
+    return {**{name: str(path.resolve()) for name, path in {**found, **assets}.items()}, **placeholders}
+
+
+def check_static(spec: BuildSpec, dry_run: bool) -> None:
+    """A static build downloads third-party code while compiling: fail now, not an hour in."""
+    tree = spec.contexts.get(sources.context_name("orthanc"))
+    url = sources.third_party_url(Path(tree)) if tree and Path(tree).is_dir() else None
+    if url is None:
+        if dry_run:
+            return
+        raise UsageError(f"--static: set '{spec.set_name}': no third-party download URL in the Orthanc source")
+    reason = None if dry_run else sources.reachable(url + "/")
+    if reason:
+        raise UsageError(f"--static: set '{spec.set_name}': the static build downloads third-party code from {url}, "
+                         f"which is not reachable ({reason}); build against the distribution's libraries "
+                         "(leave out --static) or where that server can be reached")
+    print(f"    static build: third-party code from {url}", flush=True)
+
+
+def specs_for(cfg: Config, request: BuildRequest, host_platform: str, facts: Callable[[], Facts],
+              say: Callable[[str], None] = print) -> list[BuildSpec]:
+    """The request resolved, with its sources (fetched unless it is a dry run); ``facts`` are gathered
+    once the request is known to be good."""
+    contexts = source_contexts(cfg, request, builds_of(cfg, request, host_platform), say)
+    return resolve(cfg, request, facts(), contexts, request.dockerfile.read_text())
+
+
+def job_commands(spec: BuildSpec, log_base: Path, say: Callable[[str], None] = print) -> dict[str, list[str]]:
+    """The buildx command of each job of a build (one job unless scheduled), told as well."""
+    metadata = log_base.with_name(f"{log_base.name}.metadata.json")
+    if spec.jobs is None:
+        final = buildx.command(spec, metadata)
+        say("    " + shlex.join(final))
+        return {spec.image: final}
+    commands = {job: buildx.command(job_spec, metadata if job == spec.jobs.final else
+                                    log_base.with_name(f"{log_base.name}.{job}.metadata.json"))
+                for job, job_spec in schedule.split(spec).items()}
+    say("    " + schedule.describe(spec.jobs, spec.limits))
+    for job_cmd in commands.values():
+        say("    " + shlex.join(job_cmd))
+    return commands
+
+
+def record_of(spec: BuildSpec, host_info: dict) -> dict:
+    """What the results file says of a build besides its outcome."""
+    record = {
+        "set": spec.set_name,
+        "image": spec.image,
+        "platforms": list(spec.arches),
+        "tags": list(spec.tags),
+        "pushed": spec.pushed,
+        "host": host_info,
+        "emulated": any(p != host_info["platform"] for p in spec.arches),
+        "compiler": spec.compiler,
+        "no_cache": spec.no_cache,
+        "libraries": spec.libraries,
+        "compile_jobs": spec.compile_jobs,
+    }
+    if spec.only_stages:
+        record["only_stages"] = list(spec.only_stages)
+    if spec.without:
+        record["without"] = list(spec.without)
+    if spec.bench:
+        record["bench"] = {"id": spec.bench.id, "part": spec.bench.part, "run": spec.bench.run,
+                           "label": spec.bench.label}
+    return record
+
+
+def run(request: BuildRequest) -> int:
+    cfg = config.load(request.config)
+    check(request)
+    check_dockerfile(request.dockerfile)
+    results_file = request.results or cfg.root / cfg.settings.results
+    logs = results_file.parent / "logs"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    host_info = machine.describe()
+
+    def facts() -> Facts:
+        return Facts(host_platform=host_info["platform"], cores=host_info["cores"], created=now(),
+                     revision=clone.revision(), source_url=clone.source_url(),
+                     docker_context=bool(request.builder) and is_docker_context(request.builder),
+                     jobs_file=logs / f"{stamp}.jobs")
+
+    specs = specs_for(cfg, request, host_info["platform"], facts, lambda line: print(line, flush=True))
+    if request.static:
+        check_static(specs[0], request.dry_run)
+    target = target_of(cfg, request.registry, request.namespace)
+    if request.push and not request.dry_run and target.registry:
+        login_from_environment(target.registry)
+    if specs and specs[0].jobs_file is not None and not request.dry_run:
+        logs.mkdir(parents=True, exist_ok=True)
+        specs[0].jobs_file.write_text(f"{specs[0].compile_jobs}\n")
+    for spec in specs:
+        base = f"{stamp}-{spec.image}-{spec.tag}"
+        print(f"==> {spec.label}", flush=True)
+        commands = job_commands(spec, logs / base, lambda line: print(line, flush=True))
+        if request.dry_run:
+            continue
+        result = run_one(cfg, spec, commands, record_of(spec, host_info), results_file, logs / base)
+        if result["status"] != "ok":
+            for line in result["errors"][-3:]:
+                print(f"    {line}", file=sys.stderr)
+            print(f"error: build of {spec.label} failed (exit {result['exit_code']}); "
+                  f"recorded in {results_file}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def run_one(cfg: Config, spec: BuildSpec, commands: dict[str, list[str]], record: dict, results_file: Path,
+            log_base: Path) -> dict:
+    """Run one build's jobs, record it, tell its outcome; the record."""
+    metadata = log_base.with_name(f"{log_base.name}.metadata.json")
+    finish = None
+    if not spec.pushed and not spec.only_stages and len(spec.arches) == 1:
+        ref, oci = spec.tags[0], spec.platforms[0]
+        finish = lambda rec: {**rec, "size_bytes": images.size_bytes(ref, oci)}  # noqa: E731
+    if spec.jobs is not None:
+        known = schedule.estimates_from(results.read(results_file)[0], spec.arches[0], spec.compiler) \
+            if len(spec.arches) == 1 else {}
+        result = runner.run_scheduled(
+            commands, spec.jobs, spec.limits, lambda job: known.get(job, schedule.DEFAULT_JOB_MEMORY),
+            record=record, results_file=results_file, metadata_file=metadata, log_base=log_base, finish=finish)
+    else:
+        cmd = commands[spec.image]
+        result = runner.run(cmd, record=record, results_file=results_file, finish=finish,
+                            metadata_file=metadata, raw_log=log_base.with_name(f"{log_base.name}.rawjson"))
+        if runner.transient(result):
+            # A known intermittent failure of the containerd image store while unpacking the
+            # exported image; everything is cached by then, so one more try costs seconds.
+            print(f"==> {spec.label}: image export hit a transient snapshot error; trying once more", flush=True)
+            result = runner.run(cmd, record={**record, "retry_of": result["start"]}, finish=finish,
+                                results_file=results_file, metadata_file=metadata,
+                                raw_log=log_base.with_name(f"{log_base.name}.retry.rawjson"))
+    print(f"==> {spec.label}: {result['status']} in {result['wall_seconds']:.1f}s"
+          + (f", {result['digest']}" if result["digest"] else ""), flush=True)
+    if result.get("size_bytes"):
+        print(f"==> {spec.label}: {result['size_bytes'] / 2**20:.0f} MiB unpacked", flush=True)
+    return result

@@ -1,0 +1,125 @@
+"""``report``: tables and charts of the recorded builds; ``report --readme``: the README's table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..configuration import config
+from ..errors import UsageError
+from ..paths import CHART, DEFAULT_CONFIG, REFERENCE, ROOT, TIMELINE
+from ..reporting import report
+from ..running import bench
+from .checks import check_dates, check_output, check_results_file, read_all
+
+VIEWS = ("times", "stages", "sequential", "sizes", "bench")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records: of these sets, images, platforms, hosts, dates; cold builds only."""
+
+    sets: tuple[str, ...] | None = None
+    images: tuple[str, ...] | None = None
+    platforms: tuple[str, ...] | None = None
+    hosts: tuple[str, ...] | None = None
+    since: str | None = None
+    until: str | None = None
+    cold: bool = False
+
+    def check(self) -> None:
+        check_dates(self.since, self.until)
+
+    def of(self, records: list[dict]) -> list[dict]:
+        return report.select(records, self.sets, self.images, self.platforms, self.hosts, self.since, self.until,
+                             self.cold)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    results: tuple[Path, ...] = ()  # default: settings.results
+    format: str = "plain"
+    view: str = "times"
+    selection: Selection = Selection()
+    chart: Path | None = None
+    html: Path | None = None
+    readme: Path | None = None
+    config: Path = DEFAULT_CONFIG
+
+
+def run(request: ReportRequest) -> int:
+    cfg = config.load(request.config)
+    if request.readme:
+        return write_readme(request.readme, cfg.settings.default_set)
+    files = list(request.results) or [cfg.root / cfg.settings.results]
+    for path in files:
+        check_results_file(path, "--results" if request.results else "settings.results")
+    request.selection.check()
+    check_output(request.chart, "--chart")
+    check_output(request.html, "--html")
+    records = read_all(files)
+    chosen = request.selection.of(records)
+    if not chosen:
+        print("no recorded builds" + (" match" if records else f" in {', '.join(map(str, files))}"))
+        return 0
+    drawing = None  # what --chart draws, as (function, what it draws); else the build-time chart
+    if request.view == "stages":
+        latest = max(chosen, key=lambda r: r["end"])
+        drawing = (report.timeline, latest)
+        print(f"{latest['image']}:{latest['set']} {','.join(latest['platforms'])} "
+              f"({latest['status']}, {latest['wall_seconds']:.0f} s, {latest['end']})")
+        headers, rows = report.stage_table(latest)
+    elif request.view == "sequential":
+        headers, rows = report.sequential_table(chosen)
+    elif request.view == "sizes":
+        headers, rows = report.size_table(chosen)
+    elif request.view == "bench":
+        run_records = bench.latest_run(chosen)
+        if run_records:
+            print(f"bench {run_records[0]['bench']['id']}: {report.host_line(run_records[0])}")
+            drawing = (report.bench_timeline, run_records)
+        headers, rows = bench.summarise(run_records)
+    else:
+        headers, rows = report.build_table(chosen)
+    print(report.render(headers, rows, request.format))
+    if request.chart:
+        if drawing is None:
+            times_headers, times_rows = report.build_table(chosen)
+            report.chart(times_headers, times_rows, request.chart)
+        else:
+            drawing[0](drawing[1], request.chart)
+        print(f"wrote {request.chart}")
+    if request.html:
+        generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        request.html.write_text(report.html_page(chosen, cfg.settings.default_set, generated))
+        print(f"wrote {request.html}")
+    return 0
+
+
+def readme_table(reference: Path = REFERENCE) -> str:
+    """The README's build-time table: what the tool renders from the committed records."""
+    records = read_all([reference])
+    headers, rows = report.build_table(records)
+    hosts = sorted({report.host_line(r) for r in records})
+    note = "\n".join(f"Host: {h}." for h in hosts)
+    return f"{report.render(headers, rows, 'github')}\n\n{note}\n\nSeconds of wall time, cold (no build cache)."
+
+
+def write_readme(path: Path, default_set: str | None = None) -> int:
+    try:
+        text = path.read_text()
+        path.write_text(report.readme_block(text, "build-times", readme_table()))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    records = read_all([REFERENCE])
+    headers, rows = report.build_table(records)
+    report.chart(headers, rows, CHART, title="Build time, cold (no build cache)")
+    record = report.timeline_record(records, default_set)
+    if record is not None:
+        report.timeline(record, TIMELINE)
+    print(f"wrote the build-time table of {REFERENCE.relative_to(ROOT)} into {path}, its chart to "
+          f"{CHART.relative_to(ROOT)}"
+          + (f" and the timeline of {report.display_name(record)} {','.join(record['platforms'])} to "
+             f"{TIMELINE.relative_to(ROOT)}" if record else " (no build with stage times for a timeline)"))
+    return 0

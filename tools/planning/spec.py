@@ -1,0 +1,296 @@
+"""A build resolved once: (versions.toml, the command line's request) -> one frozen ``BuildSpec`` per
+buildx invocation, with every value of it: Dockerfile, target, platforms, build arguments, named
+source contexts, tags, labels, cache import and export, output and limits.
+
+``resolve`` is pure: what it needs from outside (the clone's revision, whether the builder is a
+docker context, the host, the fetched sources) is gathered first, into ``Facts`` and ``contexts``.
+``buildx.command`` renders a spec, the scheduler splits one into jobs (``schedule.split``), the
+build command runs and records them, and ``plan --format json`` prints them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..configuration.config import COMPONENTS, IMAGES, Config
+from ..configuration.matrix import Build, expand, image_ref
+from ..errors import UsageError
+from ..paths import DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES
+from . import schedule
+from .dockerfile import BUILDER_PREFIX
+
+LABEL_PREFIX = "org.orthanc-images"
+OCI = "org.opencontainers.image"
+#: Where an image goes: loaded into the local engine, pushed, or only into the build cache (a stage).
+OUTPUTS = ("load", "push", "cacheonly")
+
+
+@dataclass(frozen=True)
+class BenchMark:
+    """Which bench run, part and repetition a build belongs to (the record's ``bench`` field)."""
+
+    id: str
+    part: str
+    run: int
+    label: str
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the command line (or the bench) asks of ``build``; None and empty: versions.toml's default."""
+
+    set_name: str | None = None
+    platforms: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+    default_image: bool = False
+    together: bool = False
+    max_parallel: int | None = None
+    memory_budget: str | None = None
+    jobs: int | None = None
+    stages: tuple[str, ...] = ()
+    static: bool = False
+    without: tuple[str, ...] = ()
+    no_cache_filter: tuple[str, ...] = ()
+    emulate: bool = False
+    push: bool = False
+    no_cache: bool = False
+    cache_registry: bool = False
+    builder: str | None = None
+    registry: str | None = None
+    namespace: str | None = None
+    base_registry: str | None = None
+    dockerfile: Path = DEFAULT_DOCKERFILE
+    context: Path | None = None
+    results: Path | None = None
+    source_order: tuple[str, ...] | None = None
+    mirror: str | None = None
+    sources_dir: Path = DEFAULT_SOURCES
+    config: Path = DEFAULT_CONFIG
+    dry_run: bool = False
+    bench: BenchMark | None = None
+
+    @property
+    def scheduled(self) -> bool:
+        """Built in jobs (stages a few at a time, then the image) rather than in one buildx call."""
+        return self.max_parallel is not None or self.memory_budget is not None or bool(self.stages)
+
+    def limits(self) -> schedule.Limits:
+        budget = schedule.parse_size(self.memory_budget) if self.memory_budget is not None else None
+        return schedule.Limits(self.max_parallel, budget, self.jobs)
+
+
+def request_from(values: Mapping[str, Any]) -> BuildRequest:
+    """A request from parsed options named like its fields (others are ignored); lists become tuples."""
+    names = {f.name for f in fields(BuildRequest)}
+    chosen = {key: tuple(value) if isinstance(value, list) else value
+              for key, value in values.items() if key in names and value is not None}
+    return BuildRequest(**chosen)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where images are pushed: the registry and the namespace under it."""
+
+    registry: str
+    namespace: str
+
+
+def target_of(cfg: Config, registry: str | None, namespace: str | None) -> Target:
+    """The command line's registry and namespace, else versions.toml's."""
+    return Target(cfg.settings.registry if registry is None else registry,
+                  cfg.settings.namespace if namespace is None else namespace)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What resolving needs from outside, gathered before it (so that ``resolve`` stays pure)."""
+
+    host_platform: str
+    cores: int
+    created: str  # the images' creation time label
+    revision: str = "unknown"
+    source_url: str = ""
+    docker_context: bool = False  # the builder is a docker context (its docker driver)
+    jobs_file: Path = Path("<logs>/<build>.jobs")  # where the compile jobs per stage are written
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """One buildx invocation, every value resolved."""
+
+    set_name: str
+    image: str
+    arches: tuple[str, ...]  # platform names of versions.toml
+    platforms: tuple[str, ...]  # their OCI platforms
+    dockerfile: Path
+    context: Path
+    target: str
+    build_args: dict[str, str]
+    contexts: dict[str, str]  # named build contexts: pinned sources, web assets, left-out stages
+    tags: tuple[str, ...]
+    labels: dict[str, str]
+    cache_from: tuple[str, ...]
+    cache_to: str | None
+    output: str  # one of OUTPUTS
+    no_cache: bool
+    no_cache_filter: tuple[str, ...]
+    builder: str | None
+    docker_context: str | None
+    jobs_file: Path | None  # holds the compile jobs per stage, given as the build secret `jobs`
+    compile_jobs: int | None
+    limits: schedule.Limits
+    jobs: schedule.Jobs | None  # the stages built as separate jobs; None: one buildx call
+    compiler: str  # native, cross or emulated
+    libraries: str  # system or static
+    without: tuple[str, ...] = ()
+    only_stages: tuple[str, ...] = ()
+    bench: BenchMark | None = field(default=None, compare=False)
+
+    @property
+    def build(self) -> Build:
+        return Build(self.set_name, self.image, self.arches)
+
+    @property
+    def tag(self) -> str:
+        return self.build.tag
+
+    @property
+    def label(self) -> str:
+        return self.build.label
+
+    @property
+    def pushed(self) -> bool:
+        return self.output == "push"
+
+    def stage(self, stage: str, no_cache_filter: tuple[str, ...]) -> "BuildSpec":
+        """The build of one stage into the cache alone: no tags, labels or cache export."""
+        return replace(self, target=stage, tags=(), labels={}, cache_to=None, output="cacheonly", no_cache=False,
+                       no_cache_filter=no_cache_filter)
+
+    def as_json(self) -> dict:
+        """The spec as JSON values (``plan --format json``)."""
+        data = asdict(self)
+        if self.jobs is not None:
+            data["jobs"] = {"order": self.jobs.jobs,
+                            "after": {job: sorted(waits) for job, waits in self.jobs.after.items()}}
+        return json.loads(json.dumps(data, default=str))
+
+
+def build_args(cfg: Config, set_name: str, base_registry: str, emulate: bool, static: bool) -> dict[str, str]:
+    release = cfg.release_set(set_name)
+    args = {
+        "BASE_IMAGE": cfg.base_image(release, base_registry),
+        "BUILDER": "emulated" if emulate else "cross",
+    }
+    if static:
+        args["LIBRARIES"] = "static"
+    for name in COMPONENTS:
+        args[cfg.components[name].build_arg] = release.pins[name].branch
+    return args
+
+
+def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...]) -> dict[str, str]:
+    release = cfg.release_set(build.set_name)
+    result = {
+        f"{OCI}.title": build.image,
+        f"{OCI}.version": build.set_name,
+        f"{OCI}.revision": facts.revision,
+        f"{OCI}.created": facts.created,
+    }
+    if facts.source_url:
+        result[f"{OCI}.source"] = facts.source_url
+    left_out = sorted(without) if build.image != "orthanc" else []
+    for name in COMPONENTS:
+        if name not in left_out:
+            result[f"{LABEL_PREFIX}.{name}.version"] = release.pins[name].version
+    result[f"{LABEL_PREFIX}.base"] = release.base
+    if left_out:
+        result[f"{LABEL_PREFIX}.without"] = ",".join(left_out)
+    return result
+
+
+def cache_ref(target: Target, build: Build, image: str | None = None) -> str:
+    """Registry cache of one image and platform(s): a later build of any set reuses unchanged stages."""
+    return image_ref(target.registry, target.namespace, "build-cache",
+                     f"{image or build.image}-{'-'.join(build.platforms)}")
+
+
+def cache_sources(target: Target, build: Build) -> tuple[str, ...]:
+    """Where a build looks for cached stages: its own reference first, then the other images' of
+    the same platform(s), since both images share the builder and core stages."""
+    return tuple(cache_ref(target, build, image) for image in (build.image, *[i for i in IMAGES if i != build.image]))
+
+
+def left_out_contexts(contexts: Mapping[str, str]) -> tuple[str, ...]:
+    """The plugins a build leaves out: the stages its named contexts replace."""
+    return tuple(sorted(name.removeprefix(BUILDER_PREFIX) for name in contexts if name.startswith(BUILDER_PREFIX)))
+
+
+def builds_of(cfg: Config, request: BuildRequest, host_platform: str) -> list[Build]:
+    """The set's images and platforms the request names (default: the host's platform, both images)."""
+    platforms = list(request.platforms) or (None if request.together else [host_platform])
+    images = list(request.images) or ([cfg.settings.default_image] if request.default_image else None)
+    return expand(cfg, request.set_name or cfg.settings.default_set, platforms, images, request.together)
+
+
+def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[str, str],
+            dockerfile_text: str) -> list[BuildSpec]:
+    """Every build the request asks for, resolved (pure)."""
+    target = target_of(cfg, request.registry, request.namespace)
+    limits = request.limits()
+    compile_jobs = limits.compile_jobs(facts.cores)
+    base_registry = cfg.settings.base_registry if request.base_registry is None else request.base_registry
+    without = tuple(sorted(request.without))
+    left_out = [f"{BUILDER_PREFIX}{name}" for name in without]
+    specs = []
+    for build in builds_of(cfg, request, facts.host_platform):
+        compiler = ("native" if all(p == facts.host_platform for p in build.platforms)
+                    else "emulated" if request.emulate else "cross")
+        spec_without = without if build.image != "orthanc" else ()
+        specs.append(BuildSpec(
+            set_name=build.set_name,
+            image=build.image,
+            arches=build.platforms,
+            platforms=tuple(cfg.platforms[p] for p in build.platforms),
+            dockerfile=request.dockerfile.resolve(),
+            context=(request.context or request.dockerfile.resolve().parent).resolve(),
+            target=build.image,
+            build_args=build_args(cfg, build.set_name, base_registry, request.emulate, request.static),
+            contexts=dict(sorted(contexts.items())),
+            tags=(image_ref(target.registry, target.namespace, build.image, build.tag),),
+            labels=labels(cfg, build, facts, left_out_contexts(contexts)),
+            cache_from=cache_sources(target, build) if request.cache_registry else (),
+            cache_to=f"type=registry,ref={cache_ref(target, build)},mode=max" if request.cache_registry else None,
+            output="push" if request.push else "load",
+            no_cache=request.no_cache,
+            no_cache_filter=tuple(request.no_cache_filter),
+            builder=None if facts.docker_context else request.builder,
+            docker_context=request.builder if facts.docker_context else None,
+            jobs_file=facts.jobs_file if compile_jobs is not None else None,
+            compile_jobs=compile_jobs,
+            limits=limits,
+            jobs=schedule.jobs_for(dockerfile_text, build.image, list(request.stages), left_out)
+            if request.scheduled else None,
+            compiler=compiler,
+            libraries="static" if request.static else "system",
+            without=spec_without,
+            only_stages=tuple(request.stages),
+            bench=request.bench,
+        ))
+    return specs
+
+
+def check_request(request: BuildRequest) -> None:
+    """What a request cannot mean, whatever versions.toml says."""
+    if request.set_name == "":
+        raise UsageError("--set: empty set name (leave the option out for settings.default_set)")
+    if request.memory_budget == "":
+        raise UsageError("--memory-budget: empty size (e.g. 3GiB; leave the option out for no budget)")
+
+
+#: ``--sequential``, and the -sequential sessions: the small-board mode, one stage at a time and one
+#: compiler at a time; plain sugar for these limits.
+SEQUENTIAL = {"max_parallel": 1, "jobs": 1}
