@@ -28,7 +28,6 @@ STARTERS = {("subprocess", name) for name in ("run", "Popen", "call", "check_cal
 #: Calls whose command comes from elsewhere: (module, function) -> (module, functions building it).
 INDIRECT = {
     ("commands/build", "run_one"): ("planning/buildx", ("command",)),  # runner.run(commands[image]) -> buildx.command
-    ("commands/publish", "run"): ("publishing/manifest", ("commands",)),  # for cmd in manifest.commands(...)
 }
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.docker import platforms_in
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixture"
 REGISTRY = "127.0.0.1:5000"
@@ -49,12 +51,7 @@ def platforms(repository: str, tag: str) -> set[str]:
     """OCI platforms of a pushed tag (attestation manifests left out)."""
     index = registry_get(f"{repository}/manifests/{tag}", INDEX_TYPES)
     assert index is not None, f"{repository}:{tag} not in the registry"
-    found = set()
-    for manifest in index.get("manifests", []):
-        plat = manifest.get("platform", {})
-        if plat.get("os") != "unknown":
-            found.add("/".join(x for x in (plat["os"], plat["architecture"], plat.get("variant")) if x))
-    return found
+    return platforms_in(index)
 
 
 def tools_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess:

@@ -42,7 +42,7 @@ def test_results_record_every_build(pushed):
         assert record["status"] == "ok"
         assert record["digest"].startswith("sha256:")
         assert record["wall_seconds"] > 0
-        assert record["sequential"] is False
+        assert "sequential" not in record and "scheduler" not in record  # one buildx call, no limits
         assert record["host"]["cores"] >= 1
         assert record["emulated"] is (record["platforms"] != ["amd64"])
         assert record["tags"] == [f"{REGISTRY}/{pushed.repo(record['image'])}:2.0.0-{record['platforms'][0]}"]
@@ -125,7 +125,9 @@ def test_sequential_runs_builders_one_after_another_and_parallel_does_not(fixtur
         fixture_builds.build("--set", "2.0.0", "--platform", platform, "--image", "orthanc-plugins",
                              "--no-cache", *([flag] if flag else []))
     sequential, parallel = fixture_builds.records()[-2:]
-    assert sequential["sequential"] and not parallel["sequential"]
+    # --sequential is a limit of one stage (and one compile job) at a time, recorded as such.
+    assert sequential["scheduler"]["max_parallel"] == 1 and sequential["compile_jobs"] == 1
+    assert "scheduler" not in parallel
     assert sequential["scheduler"]["max_concurrent"] == 1
     assert [j["target"] for j in sequential["jobs"]] == ["builder", *BUILDERS, "orthanc-plugins"]
     seq = intervals(sequential)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import shlex
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .. import clone
+from .. import clone, docker
 from ..configuration import config, matrix
 from ..configuration.config import Config
 from ..errors import UsageError
 from ..planning import buildx, dockerfile, schedule, sources
 from ..planning.spec import BuildRequest, BuildSpec, Facts, builds_of, resolve, target_of
 from ..publishing.credentials import login_from_environment
-from ..running import images, machine, results, runner
+from ..running import machine, results, runner
 from .checks import (check_dockerfile, check_memory_budget, check_results_file, check_set_name, check_stage_names,
                      check_target)
 
@@ -37,13 +36,6 @@ def check(request: BuildRequest) -> None:
     if request.results is not None:
         check_results_file(request.results, "--results")
     request.limits()  # a size that is not one
-
-
-def is_docker_context(name: str) -> bool:
-    try:
-        return subprocess.run(["docker", "context", "inspect", name], capture_output=True).returncode == 0
-    except OSError:
-        return False
 
 
 def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
@@ -172,7 +164,7 @@ def run(request: BuildRequest) -> int:
     def facts() -> Facts:
         return Facts(host_platform=host_info["platform"], cores=host_info["cores"], created=now(),
                      revision=clone.revision(), source_url=clone.source_url(),
-                     docker_context=bool(request.builder) and is_docker_context(request.builder),
+                     docker_context=bool(request.builder) and docker.is_context(request.builder),
                      jobs_file=logs / f"{stamp}.jobs")
 
     specs = specs_for(cfg, request, host_info["platform"], facts, lambda line: print(line, flush=True))
@@ -207,7 +199,7 @@ def run_one(cfg: Config, spec: BuildSpec, commands: dict[str, list[str]], record
     finish = None
     if not spec.pushed and not spec.only_stages and len(spec.arches) == 1:
         ref, oci = spec.tags[0], spec.platforms[0]
-        finish = lambda rec: {**rec, "size_bytes": images.size_bytes(ref, oci)}  # noqa: E731
+        finish = lambda rec: {**rec, "size_bytes": docker.size_bytes(ref, oci)}  # noqa: E731
     if spec.jobs is not None:
         known = schedule.estimates_from(results.read(results_file)[0], spec.arches[0], spec.compiler) \
             if len(spec.arches) == 1 else {}

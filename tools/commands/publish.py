@@ -6,12 +6,11 @@ nothing at all is pushed.
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import docker
 from ..configuration import config
 from ..paths import DEFAULT_CONFIG
 from ..planning.spec import target_of
@@ -45,7 +44,7 @@ def run(request: PublishRequest) -> int:
     # Check every source before pushing anything.
     publications, missing = [], []
     for pub in candidates:
-        found = {src: manifest.source_platforms(src) for src in pub.sources}
+        found = {src: docker.registry_platforms(src) for src in pub.sources}
         absent = [src for src, plats in found.items() if plats is None]
         if len(absent) == len(pub.sources) and not named:
             print(f"skip {pub.target}: no platform image pushed")
@@ -61,17 +60,13 @@ def run(request: PublishRequest) -> int:
         print("error: manifest: no set has images in the registry", file=sys.stderr)
         return 1
     for pub in publications:
-        for cmd in manifest.commands(pub):
-            print("+ " + shlex.join(cmd), flush=True)
-            if not request.dry_run:
-                result = subprocess.run(cmd)
-                if result.returncode != 0:
-                    print(f"error: manifest: creating {pub.target} failed", file=sys.stderr)
-                    return 1
+        if not docker.create_index([pub.target, *pub.aliases], list(pub.sources), dry_run=request.dry_run):
+            print(f"error: manifest: creating {pub.target} failed", file=sys.stderr)
+            return 1
         if request.dry_run:
             continue
         for tag in (pub.target, *pub.aliases):
-            got = manifest.source_platforms(tag) or set()
+            got = docker.registry_platforms(tag) or set()
             lacking = sorted(set(pub.platforms) - got)
             if lacking:
                 print(f"error: manifest: {tag} lacks {', '.join(lacking)}", file=sys.stderr)

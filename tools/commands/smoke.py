@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import docker
 from ..configuration import config, matrix
 from ..errors import UsageError
 from ..paths import DEFAULT_CONFIG
@@ -28,13 +28,6 @@ class SmokeRequest:
     dry_run: bool = False
 
 
-def image_present(ref: str, platform: str) -> bool:
-    proc = subprocess.run(["docker", "image", "inspect", "--platform", platform, ref], capture_output=True)
-    if proc.returncode == 0:
-        return True
-    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
-
-
 def run(request: SmokeRequest) -> int:
     cfg = config.load(request.config)
     check_target(request.registry, request.namespace)
@@ -50,7 +43,7 @@ def run(request: SmokeRequest) -> int:
     refs = {image: matrix.image_ref(target.registry, target.namespace, image, matrix.tag_for(release.name, arch))
             for image in (request.images or config.IMAGES)}
     if not request.images:
-        refs = {image: ref for image, ref in refs.items() if image_present(ref, oci)}
+        refs = {image: ref for image, ref in refs.items() if docker.image_present(ref, oci)}
     if not refs:
         raise UsageError(f"no {release.name}-{arch} image here; build it first (nox -s build-{release.name}-{arch})")
     version = release.pins["orthanc"].version

@@ -25,16 +25,19 @@ IMAGES = ("orthanc", "orthanc-plugins")
 
 
 class PlatformSupport(NamedTuple):
+    name: str  # the platform's name in versions.toml and in tags (<set>-<name>)
     debian_arch: str  # Debian's name of the architecture (debootstrap --arch, multiarch packages)
     qemu: str  # the binfmt_misc entry that runs its binaries on another machine
+    machines: tuple[str, ...]  # what `uname -m` says on a host that builds it natively
+    described: str  # how reports name a host of this architecture
 
 
 #: The OCI platforms the Dockerfile can build (its cross toolchains and Debian architectures),
-#: the only values ``[platforms]`` may give.
+#: the only values ``[platforms]`` may give: the one map of the architectures' names.
 SUPPORTED_PLATFORMS = {
-    "linux/amd64": PlatformSupport("amd64", "qemu-x86_64"),
-    "linux/arm64": PlatformSupport("arm64", "qemu-aarch64"),
-    "linux/arm/v7": PlatformSupport("armhf", "qemu-arm"),
+    "linux/amd64": PlatformSupport("amd64", "amd64", "qemu-x86_64", ("x86_64", "amd64"), "x86-64"),
+    "linux/arm64": PlatformSupport("arm64", "arm64", "qemu-aarch64", ("aarch64", "arm64"), "arm64"),
+    "linux/arm/v7": PlatformSupport("armv7", "armhf", "qemu-arm", ("armv7l", "armv8l"), "armv7"),
 }
 #: Moving tags that ``manifest`` may maintain.
 ALIASES = ("latest", "minor")

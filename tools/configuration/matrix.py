@@ -5,17 +5,10 @@ from __future__ import annotations
 import platform as _platform
 from dataclasses import dataclass
 
-from .config import IMAGES, Config, ConfigError
+from .config import IMAGES, SUPPORTED_PLATFORMS, Config, ConfigError
 
-# `uname -m` of a host -> the platform it builds natively.
-MACHINE_PLATFORMS = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "armv7l": "armv7",
-    "armv8l": "armv7",
-}
+#: `uname -m` of a host -> the platform it builds natively.
+MACHINE_PLATFORMS = {machine: support.name for support in SUPPORTED_PLATFORMS.values() for machine in support.machines}
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,20 @@
-"""Read the stage structure of a Dockerfile and derive ``Dockerfile.sequential``.
+"""Read the stage structure of a Dockerfile (pure): its stages, what each starts from, the named
+build contexts they read and the stages that compile.
 
-Builder stages are the stages named ``build-<component>``.  The sequential
-variant chains them in file order: each builder stage first bind-mounts the
-previous one, so BuildKit cannot start it before the previous one is complete
-and at most one compiler runs at a time.  Nothing else in the file changes.
+Builder stages are the stages named ``build-<component>``; the scheduler (``schedule``) builds them
+a few at a time from what this module reads.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 BUILDER_PREFIX = "build-"
 FROM_RE = re.compile(
     r"^FROM\s+(?:--platform=\S+\s+)?(?P<base>\S+)(?:\s+AS\s+(?P<name>\S+))?\s*$", re.I
 )
 ARG_RE = re.compile(r"^ARG\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)", re.I)
-HEADER = (
-    "# GENERATED from {source} by `nox -s sequential`: do not edit.\n"
-    "# Builder stages are chained so that they run one after another.\n"
-)
 
 
 @dataclass(frozen=True)
@@ -110,10 +104,6 @@ def contexts_of(text: str, wanted: list[str]) -> set[str]:
         if stage.name in names:
             used |= {c for t in texts for c in re.findall(r"--from=([A-Za-z0-9_.-]+)", t) if c in contexts}
     return used
-
-
-def builder_stages(text: str) -> list[Stage]:
-    return [stage for stage in stages(text)[1] if stage.is_builder]
 
 
 def dependencies(text: str) -> dict[str, set[str]]:

@@ -42,6 +42,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .. import docker
 from ..errors import EXIT_FAILED, FatalError, one_line, tell
 from ..configuration import config as config_mod
 from . import programs
@@ -245,7 +246,7 @@ def apt_install(packages: list[str] | tuple[str, ...], *, allowed_upgrades: set[
 
 
 def docker_running() -> bool:
-    return ok(["docker", "info"])
+    return docker.answers(["info"])
 
 
 TRIXIE_SOURCE_TEXT = ("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n"
@@ -266,7 +267,7 @@ def ensure_docker_suite() -> None:
 
 
 def ensure_docker_packages() -> None:
-    if shutil.which("dockerd") and ok(["docker", "buildx", "version"]):
+    if shutil.which("dockerd") and docker.answers(["buildx", "version"]):
         return
     if docker_from_other_suite():
         say("installing Docker engine and buildx from Debian trixie (pinned low)")
@@ -312,12 +313,11 @@ def wait_for(check, what: str, seconds: float = 60) -> None:
 def ensure_docker() -> None:
     if docker_running():
         say("Docker is running: using it as it is (its configuration is not changed)")
-        info = subprocess.run(["docker", "info", "--format", "{{json .DriverStatus}}"],
-                              capture_output=True, text=True).stdout
+        info = docker.run(["info", "--format", "{{json .DriverStatus}}"]).stdout
         if "io.containerd.snapshotter" not in info:
             say("note: the containerd image store is off; multi-platform --load needs it "
                 "(set features.containerd-snapshotter in daemon.json and restart dockerd)")
-        if not ok(["docker", "buildx", "version"]):
+        if not docker.answers(["buildx", "version"]):
             raise ProvisionError("Docker runs but the buildx plugin is missing; install docker-buildx")
         return
     ensure_docker_packages()
@@ -388,18 +388,7 @@ def ensure_registry(address: str) -> None:
 
 def image_platforms(ref: str) -> set[str]:
     """Platforms present under a tag in a registry (empty if absent)."""
-    result = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", ref],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        return set()
-    data = json.loads(result.stdout)
-    found = set()
-    for manifest in data.get("manifests", []):
-        plat = manifest.get("platform", {})
-        if plat.get("os") == "unknown":
-            continue
-        found.add("/".join(x for x in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if x))
-    return found
+    return docker.registry_platforms(ref) or set()
 
 
 def debootstrap_image(suite: str, arch: str, oci: str, ref: str, mirror: str) -> str:

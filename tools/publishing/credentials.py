@@ -9,8 +9,8 @@ docker uses what ``docker login`` stored before (or no credentials at all).
 from __future__ import annotations
 
 import os
-import subprocess
 
+from .. import docker
 from ..errors import FatalError
 
 USER_VAR = "REGISTRY_USER"
@@ -30,8 +30,7 @@ def login_from_environment(registry: str, environ: dict | None = None) -> bool:
     if not user or not password:
         raise CredentialError(f"set both {USER_VAR} and {PASSWORD_VAR}, or neither")
     print(f"    logging in to {registry} as {user} (password from {PASSWORD_VAR})", flush=True)
-    proc = subprocess.run(["docker", "login", registry, "--username", user, "--password-stdin"],
-                          input=password, capture_output=True, text=True)
+    proc = docker.login(registry, user, password)
     if proc.returncode != 0:
         message = (proc.stderr.strip().splitlines() or ["no message"])[-1].replace(password, "***")
         raise CredentialError(f"docker login {registry} as {user} failed: {message}")

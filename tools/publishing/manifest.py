@@ -8,8 +8,6 @@ set is missing, nothing at all is pushed.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass
 
 from ..configuration.config import Config, ReleaseSet
@@ -58,46 +56,3 @@ def publications(cfg: Config, set_names: list[str], images: list[str], registry:
                               for tag in alias_tags(cfg, release, cfg.settings.aliases)),
             ))
     return publications
-
-
-def platforms_in(index: dict) -> set[str]:
-    """OCI platforms of an image index or manifest list, attestations left out."""
-    found = set()
-    for manifest in index.get("manifests", []):
-        plat = manifest.get("platform") or {}
-        if plat.get("os") in (None, "unknown"):
-            continue
-        found.add("/".join(x for x in (plat.get("os"), plat.get("architecture"), plat.get("variant")) if x))
-    return found
-
-
-def commands(publication: Publication) -> list[list[str]]:
-    tags = [publication.target, *publication.aliases]
-    cmd = ["docker", "buildx", "imagetools", "create"]
-    for tag in tags:
-        cmd += ["--tag", tag]
-    return [cmd + list(publication.sources)]
-
-
-# --- registry access (subprocess at the edge) ------------------------------------
-
-
-def inspect_raw(ref: str) -> dict | None:
-    result = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", ref],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        return None
-    try:
-        return json.loads(result.stdout)
-    except json.JSONDecodeError:
-        return None
-
-
-def source_platforms(ref: str) -> set[str] | None:
-    """Platforms a pushed image provides; None if it is not in the registry."""
-    data = inspect_raw(ref)
-    if data is None:
-        return None
-    if "manifests" in data:
-        return platforms_in(data)
-    return {"?"}  # a single-platform manifest: the platform is in its config, trust the tag

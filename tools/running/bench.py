@@ -34,7 +34,6 @@ from __future__ import annotations
 import re
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from .. import docker
 from ..planning.spec import BuildRequest
 from ..reporting.report import left_out
 
@@ -165,14 +165,10 @@ def empty_compiler_cache(ids: tuple[str, ...] = ()) -> None:
     Dropping a mount also drops the cached results of the steps that used it.
     """
     if not ids:
-        subprocess.run(["docker", "buildx", "prune", "--force", "--filter", "type=exec.cachemount"],
-                       check=False, capture_output=True)
+        docker.prune_cache()
         return
-    listing = subprocess.run(["docker", "buildx", "du", "--verbose", "--filter", "type=exec.cachemount"],
-                             check=False, capture_output=True, text=True).stdout
-    for record in mounts_named(listing, ids):
-        subprocess.run(["docker", "buildx", "prune", "--force", "--filter", f"id={record}"],
-                       check=False, capture_output=True)
+    for record in mounts_named(docker.cache_mounts(), ids):
+        docker.prune_cache(record)
 
 
 def bumped_sources(sources_dir: Path, component: str, key: str, run: int) -> Path:
@@ -283,7 +279,7 @@ def latest_run(records: list[dict]) -> list[dict]:
 
 
 def execute(
-    plan: list[Step],
+    steps: list[Step],
     build: Callable[[Step, BuildRequest], int],
     *,
     sources_dir: Path,
@@ -293,7 +289,7 @@ def execute(
 
     A bumped step builds from a scratch copy of the sources with the one change."""
     outcomes = []
-    for step in plan:
+    for step in steps:
         request = step.build
         scratch = None
         if step.cold or step.ccache:

@@ -7,7 +7,11 @@ import platform
 import socket
 from pathlib import Path
 
+from ..configuration.config import SUPPORTED_PLATFORMS
 from ..configuration.matrix import host_platform
+
+#: A platform's name -> how reports name a host of that architecture.
+DESCRIBED = {support.name: support.described for support in SUPPORTED_PLATFORMS.values()}
 
 
 def cpu_model(cpuinfo: str) -> str:
@@ -44,6 +48,6 @@ def describe() -> dict:
 
 def short(host: dict) -> str:
     """E.g. 'x86-64, 2 cores, 23 GiB'."""
-    arch = {"amd64": "x86-64", "arm64": "arm64", "armv7": "armv7"}.get(host.get("platform", ""), "?")
+    arch = DESCRIBED.get(host.get("platform", ""), "?")
     gib = round(host.get("memory_bytes", 0) / 2**30)
     return f"{arch}, {host.get('cores', '?')} cores, {gib} GiB"

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
 
+from .. import docker
 from . import results
 from ..planning import schedule
 from .sampling import Sampler, is_oom
@@ -52,7 +53,7 @@ def stream_build(cmd: list[str], raw_log: Path, emit: Callable[[str], None],
     raw_log.parent.mkdir(parents=True, exist_ok=True)
     interrupted = False
     with open(raw_log, "wb") as log:
-        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=sys.stdout.fileno(), start_new_session=True)
+        proc = docker.stream(cmd)
         assert proc.stderr is not None
         if started:
             started(proc)
@@ -150,7 +151,7 @@ def merge_stages(trackers: list[Tracker]) -> list[dict]:
 
 def run_scheduled(
     commands: dict[str, list[str]],
-    plan: schedule.Jobs,
+    graph: schedule.Jobs,
     limits: schedule.Limits,
     estimate: Callable[[str], int],
     *,
@@ -161,7 +162,7 @@ def run_scheduled(
     out: TextIO = sys.stdout,
     finish: Callable[[dict], dict] | None = None,
 ) -> dict:
-    """Run a plan's jobs (one build each) within the limits; record them as one build."""
+    """Run the jobs of a graph (one build each) within the limits; record them as one build."""
     lock = threading.Lock()
     processes: list[subprocess.Popen] = []
     jobs: dict[str, dict] = {}
@@ -209,7 +210,7 @@ def run_scheduled(
     start = time.time()
     interrupted = False
     try:
-        schedule.run_jobs(plan.jobs, plan.after, limits, estimate, run_job)
+        schedule.run_jobs(graph.jobs, graph.after, limits, estimate, run_job)
     except KeyboardInterrupt:
         interrupted = True
         for proc in processes:
@@ -226,7 +227,7 @@ def run_scheduled(
         job["overlapped"] = overlapping[name]
     ordered = sorted(jobs.values(), key=lambda j: j["start"])
     failed = [j for j in ordered if j["status"] != "ok"]
-    final_ok = all(jobs.get(name, {}).get("status") == "ok" for name in plan.jobs)
+    final_ok = all(jobs.get(name, {}).get("status") == "ok" for name in graph.jobs)
     status = ("interrupted" if interrupted else "ok" if final_ok and not failed
               else "OOM" if any(j["status"] == "OOM" for j in failed) else "failed")
     record = {
@@ -237,7 +238,7 @@ def run_scheduled(
         "wall_seconds": round(end - start, 3),
         "status": status,
         "exit_code": 0 if status == "ok" else 1,
-        "digest": digest_from(metadata_file) if final_ok and plan.final else None,
+        "digest": digest_from(metadata_file) if final_ok and graph.final else None,
         "stages": merge_stages(trackers),
         "ccache": {stage: hits for t in trackers for stage, hits in t.ccache.items()},
         "errors": [e for j in failed for e in j["errors"]],

@@ -7,12 +7,12 @@ import contextlib
 import io
 import json
 import secrets
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from .. import docker
 from ..errors import FatalError
 
 # Plugin IDs as /plugins reports them, per image.
@@ -49,10 +49,7 @@ def expected_plugins(image: str, without: list[str]) -> set[str]:
 
 def left_out(ref: str) -> list[str]:
     """The plugins an image was built without (its label)."""
-    proc = subprocess.run(["docker", "image", "inspect", "--format",
-                           "{{index .Config.Labels \"" + WITHOUT_LABEL + "\"}}", ref], capture_output=True, text=True)
-    value = proc.stdout.strip() if proc.returncode == 0 else ""
-    return [x for x in value.split(",") if x and x != "<no value>"]
+    return [x for x in docker.label(ref, WITHOUT_LABEL).split(",") if x]
 
 
 class SmokeError(FatalError):
@@ -127,18 +124,17 @@ class Container:
     port: int
 
     def logs(self) -> str:
-        proc = subprocess.run(["docker", "logs", "--tail", "60", self.id], capture_output=True, text=True)
-        return proc.stdout + proc.stderr
+        return docker.container_logs(self.id)
 
     def stop(self) -> None:
-        subprocess.run(["docker", "rm", "-f", self.id], capture_output=True)
+        docker.remove_container(self.id)
 
 
 def start(image: str, platform: str, env: dict[str, str], network: str | None = None,
           name: str | None = None, hosts: dict[str, str] | None = None) -> Container:
     """Start the image detached, 8042 published on a free local port; ``hosts`` adds /etc/hosts names
     (``host-gateway`` is the Docker host, where test databases listen)."""
-    cmd = ["docker", "run", "-d", "--platform", platform, "-p", "127.0.0.1::8042"]
+    cmd = ["--platform", platform, "-p", "127.0.0.1::8042"]
     for host_name, address in (hosts or {}).items():
         cmd += ["--add-host", f"{host_name}:{address}"]
     for key, value in env.items():
@@ -148,15 +144,15 @@ def start(image: str, platform: str, env: dict[str, str], network: str | None = 
     if name:
         cmd += ["--name", name]
     cmd.append(image)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = docker.start_container(cmd)
     if proc.returncode != 0:
         raise SmokeError(f"docker run {image}: {proc.stderr.strip()}")
     cid = proc.stdout.strip()
-    port = subprocess.run(["docker", "port", cid, "8042/tcp"], capture_output=True, text=True).stdout
+    port = docker.published_port(cid, "8042/tcp")
     try:
         return Container(cid, int(port.strip().splitlines()[0].rsplit(":", 1)[1]))
     except (IndexError, ValueError):
-        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+        docker.remove_container(cid)
         raise SmokeError(f"{image}: no published port ({port.strip()!r})") from None
 
 
@@ -164,9 +160,7 @@ def wait_ready(client: Client, container: Container, seconds: float) -> dict:
     deadline = time.monotonic() + seconds
     last = ""
     while time.monotonic() < deadline:
-        state = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", container.id],
-                               capture_output=True, text=True).stdout.strip()
-        if state != "true":
+        if not docker.container_running(container.id):
             raise SmokeError(f"container exited:\n{container.logs()}")
         try:
             status, data = client.request("GET", "/system", timeout=5)
