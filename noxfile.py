@@ -15,7 +15,8 @@ import nox
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tools import cli  # noqa: E402
-from tools.configuration import config, matrix, release_sets  # noqa: E402
+from tools.commands import release_sets  # noqa: E402
+from tools.configuration import config, matrix  # noqa: E402
 from tools.provisioning import provision as provisioning  # noqa: E402
 
 FIXTURE_CONFIG = Path(__file__).resolve().parent / "tests" / "fixture" / "versions.toml"

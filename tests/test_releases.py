@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.configuration import config, release_sets, releases
+from tools.commands import release_sets
+from tools.configuration import config, releases
 from tools.configuration.releases import Mark, ReleaseError, Requirement
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,13 +31,13 @@ from pathlib import Path
 from packaging.version import Version
 
 from .. import cli
-from ..paths import DEFAULT_CONFIG, DEFAULT_SOURCES
-from ..commands import plan as plan_command
+from ..configuration import config, releases
+from ..configuration.config import COMPONENTS, ConfigError
+from ..configuration.releases import ReleaseError
 from ..errors import CAUGHT, FatalError, UsageError, tell
+from ..paths import DEFAULT_CONFIG, DEFAULT_SOURCES
 from ..planning.spec import BuildRequest
-from . import config, releases
-from .config import COMPONENTS, ConfigError
-from .releases import ReleaseError
+from . import plan as plan_command
 
 EXIT_ERROR = 2
 EXIT_UNREACHABLE = 1
