@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from tools.reporting import bench_table
 from tools.running import bench
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def test_summary_medians_and_ratios():
         rec("memory", 1, "parallel", 50.0, memory_build_peak_bytes=2 * 2**30, scheduler={"max_concurrent": 2}),
         rec("memory", 1, "max-parallel 1", 80.0, memory_build_peak_bytes=2**30, scheduler={"max_concurrent": 1}),
     ]
-    headers, rows = bench.summarise(records)
+    headers, rows = bench_table.summarise(records)
     table = {(r[0], r[1]): dict(zip(headers, r)) for r in rows}
     nochange = table[("nochange", "rebuild 2 platforms (amd64, armv7)")]
     assert nochange["runs"] == "3" and nochange["seconds (median)"] == "5.0"
@@ -120,7 +121,7 @@ def test_summary_medians_and_ratios():
 def test_latest_run():
     a = {**rec("cold", 1, "x", 1.0), "end": "2"}
     b = {**rec("cold", 1, "x", 1.0), "end": "3", "bench": {**a["bench"], "id": "y"}}
-    assert bench.latest_run([a, b, {"end": "9"}]) == [b]
+    assert bench_table.latest_run([a, b, {"end": "9"}]) == [b]
 
 
 def test_a_cold_build_empties_the_compiler_caches_of_its_own_platform_only():

@@ -1,4 +1,4 @@
-"""The external programs the tools and ./bootstrap start are the ones tools/programs.py lists, and
+"""The external programs the tools and ./bootstrap start are the ones tools/provisioning/programs.py lists, and
 each is either part of a minimal Debian or installed by provisioning (or ./bootstrap).
 
 The code is read, not run: every call that starts a process (subprocess, os.exec*, shutil.which,
@@ -220,7 +220,7 @@ def test_every_program_the_tools_start_is_listed():
     found, unreadable = scan()
     assert unreadable == [], "calls whose program cannot be read: add them to INDIRECT"
     unlisted = {name: sorted(where) for name, where in found.items() if name not in programs.BY_NAME}
-    assert unlisted == {}, "programs the tools start that tools/programs.py does not list"
+    assert unlisted == {}, "programs the tools start that tools/provisioning/programs.py does not list"
     assert {"docker", "git", "hg", "debootstrap", "dpkg-source", "apt-get", "update-binfmts"} <= set(found)
 
 

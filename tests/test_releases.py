@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from tools.commands import release_sets
-from tools.configuration import config, releases
-from tools.configuration.releases import Mark, ReleaseError, Requirement
+from tools.configuration import config
+from tools.planning import releases
+from tools.planning.releases import Mark, ReleaseError, Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """A fresh Debian machine: in a container made from the local registry's base image of a distribution
 (what ``debootstrap --variant=minbase`` makes, nothing more), with a copy of the repository's files:
 
-- the programs tools/programs.py calls part of a minimal Debian are there;
+- the programs tools/provisioning/programs.py calls part of a minimal Debian are there;
 - ``./bootstrap``'s Python half (BOOTSTRAP_NO_PROVISION=1) installs python3 and python3-venv, makes
   .venv with the requirements, lists the sessions and validates versions.toml; a second run installs
   nothing; the system's Python gets no package;

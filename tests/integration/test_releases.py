@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tools.configuration import config, releases
+from tools.configuration import config
+from tools.planning import releases
 from tools.cli import DEFAULT_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from ..errors import FatalError, UsageError, tell
 from ..paths import DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES
 from ..planning import dockerfile, schedule, sources
 from ..planning.spec import BenchMark, BuildRequest
-from ..reporting import report
+from ..reporting import bench_table, report
 from ..running import bench, results
 from . import build
 from .checks import check_memory_budget, check_platform, check_results_file, check_set_name
@@ -92,7 +92,7 @@ def run(request: BenchRequest) -> int:
     outcomes = bench.execute(steps, measure, sources_dir=sources_dir,
                              source_key=lambda name: _local_key(sources_dir, pinned[name]))
     records = [r for r in results.read(results_file)[0] if (r.get("bench") or {}).get("id") == run_id]
-    headers, rows = bench.summarise(records)
+    headers, rows = bench_table.summarise(records)
     print(report.render(headers, rows, "plain"))
     failed = [step for step, code in outcomes if code != 0]
     if failed:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..paths import REFERENCE
-from ..running import bench, results
+from ..reporting import bench_table
+from ..running import results
 from .checks import check_results_file, read_all
 from .report import Selection
 
@@ -35,7 +36,7 @@ def run(request: ImportRequest) -> int:
     records = read_all(list(request.files))  # damaged records are reported and left out
     chosen = request.selection.of(records)
     if request.latest_bench:
-        chosen = bench.latest_run(chosen)
+        chosen = bench_table.latest_run(chosen)
     if request.part:
         chosen = [r for r in chosen if (r.get("bench") or {}).get("part") == request.part]
     portable = [results.Record.from_dict(results.portable(r)) for r in sorted(chosen, key=lambda r: r["end"])]

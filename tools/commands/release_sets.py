@@ -31,9 +31,10 @@ from pathlib import Path
 from packaging.version import Version
 
 from .. import cli
-from ..configuration import config, releases
+from ..configuration import config
+from ..planning import releases
 from ..configuration.config import COMPONENTS, ConfigError
-from ..configuration.releases import ReleaseError
+from ..planning.releases import ReleaseError
 from ..errors import CAUGHT, FatalError, UsageError, tell
 from ..paths import DEFAULT_CONFIG, DEFAULT_SOURCES
 from ..planning.spec import BuildRequest

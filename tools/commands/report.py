@@ -9,8 +9,7 @@ from pathlib import Path
 from ..configuration import config
 from ..errors import UsageError
 from ..paths import CHART, DEFAULT_CONFIG, REFERENCE, ROOT, TIMELINE
-from ..reporting import report
-from ..running import bench
+from ..reporting import bench_table, report
 from .checks import check_dates, check_output, check_results_file, read_all
 
 VIEWS = ("times", "stages", "sequential", "sizes", "bench")
@@ -75,11 +74,11 @@ def run(request: ReportRequest) -> int:
     elif request.view == "sizes":
         headers, rows = report.size_table(chosen)
     elif request.view == "bench":
-        run_records = bench.latest_run(chosen)
+        run_records = bench_table.latest_run(chosen)
         if run_records:
             print(f"bench {run_records[0]['bench']['id']}: {report.host_line(run_records[0])}")
             drawing = (report.bench_timeline, run_records)
-        headers, rows = bench.summarise(run_records)
+        headers, rows = bench_table.summarise(run_records)
     else:
         headers, rows = report.build_table(chosen)
     print(report.render(headers, rows, request.format))

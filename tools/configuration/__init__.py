@@ -1,1 +1,1 @@
-"""Configuration and matrix: versions.toml, release sets x platforms, upstream releases."""
+"""Configuration and matrix: versions.toml, release sets x platforms, image names, the nox sessions."""

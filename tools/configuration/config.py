@@ -56,7 +56,7 @@ SETTINGS_KEYS = {
 }
 #: Settings that may be left out, with their defaults.
 OPTIONAL_SETTINGS = ("sources", "mirror")
-#: Where sources come from (see tools/sources.py), in the default order.
+#: Where sources come from (see tools/planning/sources.py), in the default order.
 PROVIDERS = ("local", "debian", "mirror", "tarball", "mercurial")
 COMPONENT_KEYS = {"repository": str, "branch": str, "subdir": str, "tarball": str}
 PIN_KEYS = {"version": str, "debian": str, "sha256": str, "tarball": str}

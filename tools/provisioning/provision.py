@@ -10,7 +10,7 @@ configuration is only checked, never rewritten.
   system is refused before it starts.
   On a trixie host they come from its own suite.
 - qemu-user-static from the host's own suite, registered with binfmt_misc.
-- The packages of every program the tools run (tools/programs.py): git,
+- The packages of every program the tools run (tools/provisioning/programs.py): git,
   mercurial, dpkg-dev, ...; and the database servers and browser the tests use.
 - Debian's ``docker-registry`` serves the local registry (127.0.0.1:5000).
 - Base images: where ``base_registry`` is the local registry, each distribution
@@ -59,7 +59,7 @@ LOG_DIR = Path("/var/log")
 #: Where the commands of every step write their output.
 LOG = LOG_DIR / "orthanc-images-provision.log"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-#: What each step installs with apt: the packages of the programs the tools run (tools/programs.py),
+#: What each step installs with apt: the packages of the programs the tools run (tools/provisioning/programs.py),
 #: and what goes with them.
 APT_STEPS = {
     "docker": (*programs.packages("docker"), "docker-buildx"),

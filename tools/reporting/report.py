@@ -647,7 +647,7 @@ def html_page(records: list[dict], default_set: str | None = None, generated: st
     stages, and the latest bench run's table and timeline (all images inside the page)."""
     from html import escape
 
-    from ..running.bench import latest_run, summarise
+    from .bench_table import latest_run, summarise
 
     hosts = sorted({host_line(r) for r in records})
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -38,8 +38,8 @@ from typing import Callable, Iterable, Mapping, TypeVar
 from packaging.version import Version
 
 from ..errors import FatalError
-from .config import VERSION_RE, Component, Config
-from ..planning.sources import SUMS, SourceError, download_verified, mirror_url, parse_sums, retry_transient
+from ..configuration.config import VERSION_RE, Component, Config
+from .sources import SUMS, SourceError, download_verified, mirror_url, parse_sums, retry_transient
 ARCHIVE_SUFFIX = ".tar.gz"
 #: Where the plugins keep copies of Orthanc's own files (its SDK, its CMake scripts): not the
 #: plugin's statements.
