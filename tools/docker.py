@@ -2,8 +2,8 @@
 what Docker reports is read here (an image's platforms, whether it exists, its size, its labels).
 
 A command that changes something is echoed as ``+ cmd`` before it runs, as the build runner
-does; a question (inspect, port, logs) is not.  Provisioning's logged steps (import, push of the
-base images) run through its own logged runner, which echoes them the same way.
+does; a question (inspect, port, logs) is not.  Provisioning's logged runner echoes and logs the
+docker commands of its steps (import, push of the base images) itself and runs them here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ def run(args: list[str], *, echo: bool = False, capture: bool = True, **kwargs) 
         print("+ " + shlex.join(cmd), flush=True)
     if capture and "stdout" not in kwargs:
         kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return subprocess.run(cmd, text=True, **kwargs)
+    return execute(cmd, text=True, **kwargs)
+
+
+def execute(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """A whole docker command line, as a caller that echoes and logs it itself has it (provisioning's
+    logged steps); ``subprocess.run``'s keywords."""
+    if cmd[:1] != ["docker"]:
+        raise ValueError(f"not a docker command: {cmd[:1]}")
+    return subprocess.run(cmd, **kwargs)
 
 
 def answers(args: list[str]) -> bool:

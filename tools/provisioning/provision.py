@@ -116,7 +116,8 @@ def sh(cmd: list[str], *, check: bool = True, quiet: bool = False, log: Path | N
     else:
         log = kwargs.pop("log_name", None)
     try:
-        result = subprocess.run(cmd, text=True, **kwargs)
+        result = (docker.execute(cmd, text=True, **kwargs) if cmd[0] == "docker"
+                  else subprocess.run(cmd, text=True, **kwargs))
     except FileNotFoundError:
         raise ProvisionError(f"{cmd[0]} is not installed", log) from None
     finally:
