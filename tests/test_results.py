@@ -172,3 +172,18 @@ def test_concurrent_imports_of_the_same_records_add_each_once(tmp_path):
     found, damaged = results.read(path)
     assert damaged == [] and len(found) == 500
     assert sum(added for added, _ in outcomes) == 500
+
+
+def test_a_record_is_typed_and_reads_as_it_was_written(tmp_path):
+    path = tmp_path / "builds.jsonl"
+    old = record(1)  # an older version's record: with "sequential", no bench
+    new = {key: value for key, value in record(2).items() if key != "sequential"}
+    new["bench"] = {"id": "20260101T000000Z", "part": "cold", "run": 1, "label": "amd64 native"}
+    results.append(path, old)
+    results.append(path, new)
+    found, damaged = results.read(path)
+    assert damaged == [] and found == [old, new]
+    assert found[0].bench is None and found[0]["sequential"] is False
+    assert found[1].bench.part == "cold" and found[1].bench.run == 1 and found[1]["bench"]["label"] == "amd64 native"
+    assert (found[1].set_name, found[1].platforms, found[1].wall_seconds) == ("1.9.0", ("amd64",), 1.5)
+    assert dict(found[1]) == new and results.portable(found[1])["bench"] == new["bench"]

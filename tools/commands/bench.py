@@ -91,7 +91,7 @@ def run(request: BenchRequest) -> int:
     pinned = {p.component.name: p for p in sources.pinned_sources(cfg, release, [image])}
     outcomes = bench.execute(steps, measure, sources_dir=sources_dir,
                              source_key=lambda name: _local_key(sources_dir, pinned[name]))
-    records = [r for r in results.read(results_file)[0] if (r.get("bench") or {}).get("id") == run_id]
+    records = [r for r in results.read(results_file)[0] if r.bench and r.bench.id == run_id]
     headers, rows = bench_table.summarise(records)
     print(report.render(headers, rows, "plain"))
     failed = [step for step, code in outcomes if code != 0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -147,8 +148,7 @@ def record_of(spec: BuildSpec, host_info: dict) -> dict:
     if spec.without:
         record["without"] = list(spec.without)
     if spec.bench:
-        record["bench"] = {"id": spec.bench.id, "part": spec.bench.part, "run": spec.bench.run,
-                           "label": spec.bench.label}
+        record["bench"] = asdict(spec.bench)
     return record
 
 

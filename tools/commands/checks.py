@@ -81,7 +81,7 @@ def check_dockerfile(path: Path) -> None:
         raise UsageError(f"{path}: no such Dockerfile")
 
 
-def read_all(files: list[Path]) -> list[dict]:
+def read_all(files: list[Path]) -> list[results.Record]:
     """Records of several results files; damaged records are reported and skipped."""
     records = []
     for path in files:

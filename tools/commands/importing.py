@@ -38,7 +38,7 @@ def run(request: ImportRequest) -> int:
     if request.latest_bench:
         chosen = bench_table.latest_run(chosen)
     if request.part:
-        chosen = [r for r in chosen if (r.get("bench") or {}).get("part") == request.part]
+        chosen = [r for r in chosen if r.bench and r.bench.part == request.part]
     portable = [results.Record.from_dict(results.portable(r)) for r in sorted(chosen, key=lambda r: r["end"])]
     added, present = results.append_new(request.into, portable)
     print(f"{request.into}: {added} record(s) added, {present} already there")

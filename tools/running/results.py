@@ -18,11 +18,13 @@ import json
 import math
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import FatalError
+from ..planning.spec import BenchMark
 
 REQUIRED = ("set", "image", "platforms", "host", "start", "end", "wall_seconds", "status")
 STATUSES = ("ok", "failed", "interrupted", "OOM")
@@ -183,9 +185,14 @@ FIELDS: dict[str, Checker] = {
 }
 
 
-@dataclass(frozen=True)
-class Record:
-    """One build, checked: the fields every report uses, and the whole record as written."""
+@dataclass(frozen=True, eq=False)
+class Record(Mapping):
+    """One build, checked: the type the writer, the reports, the bench and import share.
+
+    The fields every report uses are attributes, ``bench`` typed; the whole record as written is
+    ``data``, and the record reads as that mapping too (``record["stages"]``), so records written by
+    older versions (with ``sequential``, say) read as they are.
+    """
 
     set_name: str
     image: str
@@ -195,7 +202,17 @@ class Record:
     end: str
     wall_seconds: float
     status: str
-    data: dict = field(repr=False, compare=False)
+    bench: BenchMark | None
+    data: dict = field(repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
 
     @classmethod
     def from_dict(cls, data: Any) -> "Record":
@@ -210,8 +227,9 @@ class Record:
                 problem = check(data[key])
                 if problem:
                     raise RecordError(f"'{key}' {problem}")
+        bench = BenchMark(**data["bench"]) if data.get("bench") else None
         return cls(data["set"], data["image"], tuple(data["platforms"]), data["host"],
-                   data["start"], data["end"], float(data["wall_seconds"]), data["status"], data)
+                   data["start"], data["end"], float(data["wall_seconds"]), data["status"], bench, data)
 
     @property
     def identity(self) -> tuple:
@@ -308,10 +326,9 @@ def read_records(path: Path) -> tuple[list[Record], list[Damaged]]:
         raise ResultsError(f"{path}: {exc.strerror or exc}") from None
 
 
-def read(path: Path) -> tuple[list[dict], list[Damaged]]:
-    """The checked records of a results file as dicts, and the lines that could not be read."""
-    records, damaged = read_records(path)
-    return [record.data for record in records], damaged
+def read(path: Path) -> tuple[list[Record], list[Damaged]]:
+    """The checked records of a results file, and the lines that could not be read."""
+    return read_records(path)
 
 
 def _open_locked(path: Path) -> int:
