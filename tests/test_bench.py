@@ -139,3 +139,25 @@ def test_the_compile_stages_are_those_with_a_compiler_cache():
     text = (ROOT / "dockerfiles" / "Dockerfile").read_text()
     assert dockerfile.compile_stages(text) == ["framework", "build-orthanc", "build-postgresql", "build-mysql",
                                                "build-dicomweb", "build-gdcm", "build-webviewer", "build-wsi"]
+
+
+def test_the_bench_runs_each_step_as_a_build_request(monkeypatch, tmp_path, capsys):
+    from tools.commands import bench as bench_command, build
+    from tools.errors import UsageError
+    seen = []
+
+    def fake_build(request):
+        seen.append(request)
+        if len(seen) == 1:
+            raise UsageError("this build cannot be made")
+        return 0
+    monkeypatch.setattr(build, "run", fake_build)
+    monkeypatch.setattr(bench, "empty_compiler_cache", lambda ids=(): None)
+    results_file = tmp_path / "builds.jsonl"
+    request = bench_command.BenchRequest(set_name="1.13.0", image="orthanc", platforms=("amd64",), emulate=("none",),
+                                         parts=("nochange",), runs=1, results=results_file)
+    assert bench_command.run(request) == 1  # one build failed: the bench says so, after the others ran
+    assert [(r.images, r.platforms, r.bench.part, r.bench.run) for r in seen] == [
+        (("orthanc",), ("amd64",), "nochange", 0), (("orthanc",), ("amd64",), "nochange", 1)]
+    assert all(r.results == results_file and r.bench.id == seen[0].bench.id for r in seen)
+    assert "error: this build cannot be made" in capsys.readouterr().err
