@@ -63,7 +63,7 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def plan(session: nox.Session) -> None:
-    """Dry run: print the exact buildx command of every build session (or of the sets given)."""
+    """Dry run: print the buildx commands of every build session (or of the sets given); --format json: the specs."""
     _call(session, cli.main, ["plan", *session.posargs])
 
 

@@ -227,11 +227,11 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "plan":
         return plan.run(plan.PlanRequest(tuple(args.sets), args.format, build_request(args)))
     if command == "manifest":
-        return publish.run(publish.PublishRequest(tuple(args.sets), tuple(args.images or ()), args.registry,
-                                                  args.namespace, args.config, args.dry_run))
+        return publish.run(publish.PublishRequest(args.registry, args.namespace, args.config, args.dry_run,
+                                                  tuple(args.sets), tuple(args.images or ())))
     if command == "smoke":
-        return smoke.run(smoke.SmokeRequest(args.set_name, args.platform, tuple(args.images or ()), args.timeout,
-                                            args.registry, args.namespace, args.config, args.dry_run))
+        return smoke.run(smoke.SmokeRequest(args.registry, args.namespace, args.config, args.dry_run, args.set_name,
+                                            args.platform, tuple(args.images or ()), args.timeout))
     if command == "report":
         return report_command.run(ReportRequest(tuple(args.results or ()), args.format, args.view,
                                                 _selection(args), args.chart, args.html, args.readme, args.config))

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..configuration import config
 from ..errors import UsageError
+from ..paths import DEFAULT_CONFIG
 from ..planning import dockerfile
 from ..reporting import report
 from ..running import results
+
+
+@dataclass(frozen=True)
+class RegistryRequest:
+    """What every command that reaches the images' registry is given."""
+
+    registry: str | None = None  # default: versions.toml's
+    namespace: str | None = None
+    config: Path = DEFAULT_CONFIG
+    dry_run: bool = False
+
+    def check(self) -> None:
+        check_target(self.registry, self.namespace)
 
 
 def check_target(registry: str | None, namespace: str | None, base_registry: str | None = None) -> None:

@@ -8,30 +8,24 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import docker
 from ..configuration import config
-from ..paths import DEFAULT_CONFIG
 from ..planning.spec import target_of
 from ..publishing import manifest
 from ..publishing.credentials import login_from_environment
-from .checks import check_target
+from .checks import RegistryRequest
 
 
 @dataclass(frozen=True)
-class PublishRequest:
+class PublishRequest(RegistryRequest):
     sets: tuple[str, ...] = ()  # default: every set with images in the registry
     images: tuple[str, ...] = ()  # default: both
-    registry: str | None = None
-    namespace: str | None = None
-    config: Path = DEFAULT_CONFIG
-    dry_run: bool = False
 
 
 def run(request: PublishRequest) -> int:
     cfg = config.load(request.config)
-    check_target(request.registry, request.namespace)
+    request.check()
     target = target_of(cfg, request.registry, request.namespace)
     for name in request.sets:
         cfg.release_set(name)

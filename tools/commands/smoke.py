@@ -5,32 +5,26 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import docker
 from ..configuration import config, matrix
 from ..errors import UsageError
-from ..paths import DEFAULT_CONFIG
 from ..planning.spec import target_of
 from ..running import smoke
-from .checks import check_platform, check_set_name, check_target
+from .checks import RegistryRequest, check_platform, check_set_name
 
 
 @dataclass(frozen=True)
-class SmokeRequest:
+class SmokeRequest(RegistryRequest):
     set_name: str | None = None
     platform: str | None = None  # default: the host's
     images: tuple[str, ...] = ()  # default: those present locally
     timeout: float | None = None  # default: 120 s, 900 s emulated
-    registry: str | None = None
-    namespace: str | None = None
-    config: Path = DEFAULT_CONFIG
-    dry_run: bool = False
 
 
 def run(request: SmokeRequest) -> int:
     cfg = config.load(request.config)
-    check_target(request.registry, request.namespace)
+    request.check()
     check_set_name(request.set_name)
     release = cfg.release_set(request.set_name or cfg.settings.default_set)
     here = matrix.host_platform()
