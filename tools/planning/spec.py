@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 from ..configuration.config import COMPONENTS, IMAGES, Config
 from ..configuration.matrix import Build, expand, image_ref
-from ..errors import UsageError
 from ..paths import DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES
 from . import schedule
 from .dockerfile import BUILDER_PREFIX
@@ -281,14 +280,6 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             bench=request.bench,
         ))
     return specs
-
-
-def check_request(request: BuildRequest) -> None:
-    """What a request cannot mean, whatever versions.toml says."""
-    if request.set_name == "":
-        raise UsageError("--set: empty set name (leave the option out for settings.default_set)")
-    if request.memory_budget == "":
-        raise UsageError("--memory-budget: empty size (e.g. 3GiB; leave the option out for no budget)")
 
 
 #: ``--sequential``, and the -sequential sessions: the small-board mode, one stage at a time and one
