@@ -217,34 +217,42 @@ def build_request(args: argparse.Namespace) -> BuildRequest:
 
 
 def _selection(args: argparse.Namespace) -> Selection:
-    return Selection(args.sets, args.images, args.platforms, args.hosts, args.since, args.until, args.cold)
+    return Selection(sets=args.sets, images=args.images, platforms=args.platforms, hosts=args.hosts,
+                     since=args.since, until=args.until, cold=args.cold)
+
+
+def _registry(args: argparse.Namespace) -> dict:
+    return dict(registry=args.registry, namespace=args.namespace, config=args.config, dry_run=args.dry_run)
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    """Run the command the arguments name, with its request."""
     command = args.command
     if command == "build":
         return build.run(build_request(args))
     if command == "plan":
-        return plan.run(plan.PlanRequest(tuple(args.sets), args.format, build_request(args)))
+        return plan.run(plan.PlanRequest(sets=tuple(args.sets), format=args.format, build=build_request(args)))
     if command == "manifest":
-        return publish.run(publish.PublishRequest(args.registry, args.namespace, args.config, args.dry_run,
-                                                  tuple(args.sets), tuple(args.images or ())))
+        return publish.run(publish.PublishRequest(**_registry(args), sets=tuple(args.sets),
+                                                  images=tuple(args.images or ())))
     if command == "smoke":
-        return smoke.run(smoke.SmokeRequest(args.registry, args.namespace, args.config, args.dry_run, args.set_name,
-                                            args.platform, tuple(args.images or ()), args.timeout))
+        return smoke.run(smoke.SmokeRequest(**_registry(args), set_name=args.set_name, platform=args.platform,
+                                            images=tuple(args.images or ()), timeout=args.timeout))
     if command == "report":
-        return report_command.run(ReportRequest(tuple(args.results or ()), args.format, args.view,
-                                                _selection(args), args.chart, args.html, args.readme, args.config))
+        return report_command.run(ReportRequest(
+            results=tuple(args.results or ()), format=args.format, view=args.view, selection=_selection(args),
+            chart=args.chart, html=args.html, readme=args.readme, config=args.config))
     if command == "import":
-        return importing.run(importing.ImportRequest(tuple(args.files), args.into, _selection(args),
-                                                     args.bench == "latest", args.part))
+        return importing.run(importing.ImportRequest(files=tuple(args.files), into=args.into,
+                                                     selection=_selection(args), latest_bench=args.bench == "latest",
+                                                     part=args.part))
     if command == "bench":
-        parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
         return bench_command.run(bench_command.BenchRequest(
-            args.set_name, args.image, tuple(args.platforms or ()),
-            None if args.emulate is None else tuple(args.emulate), parts, args.runs, args.bump,
-            tuple(args.memory_stages or ()), args.memory_budget, args.results, args.config, args.sources_dir,
-            args.dry_run))
+            set_name=args.set_name, image=args.image, platforms=tuple(args.platforms or ()),
+            emulate=None if args.emulate is None else tuple(args.emulate),
+            parts=tuple(p.strip() for p in args.parts.split(",") if p.strip()), runs=args.runs, bump=args.bump,
+            memory_stages=tuple(args.memory_stages or ()), memory_budget=args.memory_budget, results=args.results,
+            config=args.config, sources_dir=args.sources_dir, dry_run=args.dry_run))
     return validate.run(args.config)
 
 
