@@ -75,6 +75,15 @@ def test_stage_only_builds_stay_out_of_the_image_table():
     assert ["1.10.1", "orthanc-plugins", "", "", "OOM"] in rows
 
 
+def test_a_sequential_build_is_one_stage_at_a_time_whatever_version_wrote_it():
+    old = rec("orthanc", "armv7", 300.0, sequential=True)  # as older versions wrote it
+    new = {**rec("orthanc", "armv7", 300.0), "scheduler": {"max_parallel": 1, "memory_budget_bytes": None,
+                                                          "max_concurrent": 1}}
+    del new["sequential"]
+    assert report.column(old) == report.column(new) == "x86-64, 2 cores, 24 GiB / armv7 native, sequential"
+    assert report.column(rec("orthanc", "armv7", 300.0)) == "x86-64, 2 cores, 24 GiB / armv7 native"
+
+
 def test_modes_pair_sequential_with_parallel_not_with_budget():
     par = rec("orthanc-plugins", "amd64", 100.0, memory_build_peak_bytes=2 * 2**30, end="1")
     one = rec("orthanc-plugins", "amd64", 150.0, memory_build_peak_bytes=2**30, end="2",

@@ -19,7 +19,7 @@ def column(record: dict) -> str:
     """E.g. 'x86-64, 2 cores, 23 GiB / armv7 cross': how the code was compiled for the platform."""
     platforms = ",".join(record["platforms"])
     how = record.get("compiler") or ("emulated" if record.get("emulated") else "native")
-    seq = ", sequential" if record.get("sequential") else ""
+    seq = ", sequential" if mode(record) == "sequential" else ""
     return f"{short(record['host'])} / {platforms} {how}{seq}"
 
 

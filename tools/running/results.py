@@ -315,7 +315,7 @@ def _records_of(path: Path, lines: Iterable[bytes]) -> tuple[list[Record], list[
     return records, damaged
 
 
-def read_records(path: Path) -> tuple[list[Record], list[Damaged]]:
+def read(path: Path) -> tuple[list[Record], list[Damaged]]:
     """All records of a results file, and the lines that could not be read.  No file: no records."""
     try:
         with open(path, "rb") as handle:
@@ -324,11 +324,6 @@ def read_records(path: Path) -> tuple[list[Record], list[Damaged]]:
         return [], []
     except OSError as exc:
         raise ResultsError(f"{path}: {exc.strerror or exc}") from None
-
-
-def read(path: Path) -> tuple[list[Record], list[Damaged]]:
-    """The checked records of a results file, and the lines that could not be read."""
-    return read_records(path)
 
 
 def _open_locked(path: Path) -> int:
