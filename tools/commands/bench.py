@@ -84,7 +84,7 @@ def run(request: BenchRequest) -> int:
         try:
             return build.run(replace(what, config=request.config, results=results_file,
                                      bench=BenchMark(run_id, step.part, step.run, step.label)))
-        except FatalError as exc:  # this build cannot be made; the next ones may (Ctrl-C ends the bench)
+        except (FatalError, OSError) as exc:  # this build cannot be made; the next ones may (Ctrl-C ends the bench)
             return tell(exc)
 
     sources_dir = request.sources_dir.resolve()
