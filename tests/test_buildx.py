@@ -158,3 +158,15 @@ def test_a_spec_is_json():
     assert data["target"] == "orthanc-plugins" and data["platforms"] == ["linux/arm64"]
     assert data["labels"]["org.orthanc-images.without"] == "wsi" and data["without"] == ["wsi"]
     assert data["compiler"] == "cross" and data["jobs"] is None and data["output"] == "load"
+
+
+def test_resolving_is_pure(monkeypatch):
+    def nothing_runs(*args, **kwargs):
+        raise AssertionError("resolve started a process")
+    monkeypatch.setattr("subprocess.run", nothing_runs)
+    monkeypatch.setattr("subprocess.Popen", nothing_runs)
+    build = matrix.Build("1.13.0", "orthanc-plugins", ("armv7",))
+    first = resolved(build, max_parallel=1, jobs=1, cache_registry=True, push=True)
+    assert first == resolved(build, max_parallel=1, jobs=1, cache_registry=True, push=True)
+    assert first.compiler == "cross" and first.output == "push" and first.limits.max_parallel == 1
+    assert first.cache_to == "type=registry,ref=127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-armv7,mode=max"

@@ -258,3 +258,22 @@ def test_docker_comes_from_trixie_on_bookworm_only():
     assert provision.docker_packages("bookworm") == ["docker-cli/trixie", "docker.io/trixie", "docker-buildx/trixie"]
     assert provision.docker_packages("trixie") == ["docker-cli", "docker.io", "docker-buildx"]
     assert provision.host_suite('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nVERSION_CODENAME=trixie\n') == "trixie"
+
+
+def test_docker_is_started_through_its_one_door():
+    found, _ = scan()
+    where = {place.split(":")[0] for place in found["docker"]}
+    # tools/docker.py runs them; buildx renders the build command that the runner streams through it;
+    # provisioning's logged runner hands its docker steps to it.
+    assert where <= {"tools/docker.py", "tools/planning/buildx.py", "tools/provisioning/provision.py"}, where
+    assert "docker.stream(cmd)" in (ROOT / "tools" / "running" / "runner.py").read_text()
+    assert "docker.execute(cmd" in (ROOT / "tools" / "provisioning" / "provision.py").read_text()
+
+
+def test_no_command_enters_the_command_line_again():
+    """Commands call each other with typed requests, never with an argv for a ``main``."""
+    for path in TOOLS:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and _callee(node) in (("cli", "main"), "main", ("cli", "dispatch")):
+                assert path.name == "__main__.py" or path.parent.name == "tools" and \
+                    path.name in ("provision.py", "release_sets.py"), f"{path}:{node.lineno}"

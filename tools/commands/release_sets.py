@@ -334,6 +334,3 @@ def next_steps(cfg: config.Config, set_name: str) -> list[str]:
     steps.append(f"nox -s manifest -- {set_name}")
     return steps
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -614,6 +614,3 @@ def main(argv: list[str] | None = None) -> int:
         say("ready")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
