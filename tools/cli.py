@@ -15,19 +15,12 @@ from pathlib import Path
 from .commands import bench as bench_command, build, importing, plan, publish, report as report_command, smoke, validate
 from .commands.report import ReportRequest, Selection
 from .configuration import config as config_mod
-from .errors import CAUGHT, EXIT_USAGE, UsageError, tell
+from .errors import CAUGHT, Parser, UsageError, tell
 from .paths import CHART, DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES, REFERENCE, ROOT, TIMELINE
 from .planning import sources
 from .planning.spec import SEQUENTIAL, BuildRequest, request_from
 from .reporting import report
 from .running import bench
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the usage stays in --help)."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see --help)\n")
 
 
 def _positive(text: str) -> int:

@@ -7,6 +7,7 @@ error's ``exit_code``; never a traceback.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 #: Bad input: versions.toml, an option, a file.
@@ -32,6 +33,13 @@ class FatalError(Exception):
 
 class UsageError(FatalError):
     """Bad input that is not in versions.toml (arguments, files)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage stays in --help), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see --help)\n")
 
 
 def tell(exc: BaseException) -> int:

@@ -30,12 +30,11 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from .. import cli
 from ..configuration import config
 from ..planning import releases
 from ..configuration.config import COMPONENTS, ConfigError
 from ..planning.releases import ReleaseError
-from ..errors import CAUGHT, FatalError, UsageError, tell
+from ..errors import CAUGHT, FatalError, Parser, UsageError, tell
 from ..paths import DEFAULT_CONFIG, DEFAULT_SOURCES
 from ..planning.spec import BuildRequest
 from . import plan as plan_command
@@ -45,9 +44,9 @@ EXIT_UNREACHABLE = 1
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = cli.Parser(prog="python -m tools.release_sets",
+    parser = Parser(prog="python -m tools.release_sets",
                         description="List upstream's releases of the components; propose a new release set.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
