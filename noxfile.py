@@ -16,10 +16,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tools import cli  # noqa: E402
 from tools.commands import release_sets  # noqa: E402
+from tools.commands import smoke as smoke_command  # noqa: E402
 from tools.configuration import config, matrix  # noqa: E402
 from tools.provisioning import provision as provisioning  # noqa: E402
 
 FIXTURE_CONFIG = Path(__file__).resolve().parent / "tests" / "fixture" / "versions.toml"
+PLUGIN_CHECKS = Path(__file__).resolve().parent / "tests" / "integration" / "test_plugin_functions.py"
 
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "none"
@@ -37,10 +39,25 @@ def _call(session: nox.Session, entry, argv: list[str]) -> None:
 def _register(spec: matrix.SessionSpec) -> None:
     def session_func(session: nox.Session) -> None:
         _call(session, cli.main, [*spec.argv, *session.posargs])
+        if spec.command == "smoke":
+            _plugin_checks(session, spec)
 
     session_func.__doc__ = spec.doc
     session_func.__name__ = spec.name
     nox.session(name=spec.name, tags=list(spec.tags), python=False)(session_func)
+
+
+def _plugin_checks(session: nox.Session, spec: matrix.SessionSpec) -> None:
+    """After a smoke session's REST checks: what each plugin is for, on the same set's orthanc-plugins
+    image for the same platform (under qemu where foreign), with the suite's functional tests."""
+    ref = smoke_command.plugins_image(cli.DEFAULT_CONFIG, spec.set_name, spec.platform)
+    if ref is None:
+        session.log(f"no orthanc-plugins image of {spec.set_name}-{spec.platform} here: plugin checks left out")
+        return
+    session.log(f"plugin checks on {ref}")
+    session.run(sys.executable, "-m", "pytest", "-ra", "--durations=10", str(PLUGIN_CHECKS),
+                env={"ORTHANC_TEST_SET": spec.set_name, "ORTHANC_TEST_PLATFORM": spec.platform,
+                     "ORTHANC_TEST_PREBUILT": "1"})
 
 
 try:

@@ -1,6 +1,6 @@
 """The default set's real images, for the tests of how they run: each built once per test session
 (from the build cache when only runtime files changed), and started with any `docker run` options, on
-top of tools/smoke.py's client and readiness check.
+top of tools/running/smoke.py's client and readiness check.
 
 amd64 in the suite; ORTHANC_TEST_PLATFORM (and ORTHANC_TEST_SET) point the same tests at another
 platform's image, run under qemu: the emulated smoke sessions do that with the plugins' checks."""
@@ -40,9 +40,14 @@ def ref(image: str) -> str:
     return f"{CFG.settings.registry}/{CFG.settings.namespace}/{image}:{SET}-{ARCH}"
 
 
+#: Set by the smoke sessions: check the image that is there, never build one.
+PREBUILT = os.environ.get("ORTHANC_TEST_PREBUILT") == "1"
+
+
 @functools.cache
 def built(image: str) -> str:
     """Build the image of the set for the platform (once per session) and return its reference."""
+    assert not PREBUILT, f"no {ref(image)} here to check: build it first (nox -s build-{SET}-{ARCH})"
     extra = ["--max-parallel", "2"] if image == "orthanc-plugins" else []
     with tempfile.TemporaryDirectory(prefix="images-") as tmp:
         path = Path(tmp) / "builds.jsonl"

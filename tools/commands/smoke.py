@@ -56,3 +56,13 @@ def run(request: SmokeRequest) -> int:
               f"instance {found['instance']['ID']} stored and read back")
     print("smoke: ok")
     return 0
+
+
+def plugins_image(config_path, set_name: str, arch: str) -> str | None:
+    """The local orthanc-plugins image of the set for the platform (default registry and namespace),
+    or None: what the plugins' functional checks of a smoke session run against."""
+    cfg = config.load(config_path)
+    release = cfg.release_set(set_name)
+    target = target_of(cfg, None, None)
+    ref = matrix.image_ref(target.registry, target.namespace, "orthanc-plugins", matrix.tag_for(release.name, arch))
+    return ref if docker.image_present(ref, cfg.platforms[arch]) else None
