@@ -1,5 +1,6 @@
 """Dockerfile structure: stages, arguments, dependencies and named contexts."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,13 @@ def test_real_plugin_stages_read_their_own_source_and_the_core():
     text = REAL.read_text()
     assert dockerfile.contexts_of(text, ["build-gdcm"]) == {"src-gdcm", "src-orthanc"}
     assert dockerfile.contexts_of(text, ["build-orthanc"]) == {"src-orthanc"}
+
+
+def test_the_builder_scripts_architecture_table_is_the_tools_map():
+    """setup-builder.sh runs inside the builder, where the tools are not: its table of Docker's
+    TARGETARCH+TARGETVARIANT to Debian's architecture must say what the one map in config says."""
+    script = (REAL.parent / "build" / "setup-builder.sh").read_text()
+    table = dict(re.findall(r"^\s+(\w+)\) target=(\w+);", script, re.M))
+    expected = {oci.split("/", 1)[1].replace("/", ""): support.debian_arch
+                for oci, support in config.SUPPORTED_PLATFORMS.items()}
+    assert table == expected
