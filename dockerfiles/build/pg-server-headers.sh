@@ -15,5 +15,8 @@ chmod 755 "$work"  # apt downloads as its own user
 dpkg-deb -x "$work"/postgresql-server-dev-*.deb "$work/root"
 mkdir -p "/usr/include/postgresql/$major"
 cp -a "$work/root/usr/include/postgresql/$major/server" "/usr/include/postgresql/$major/"
+# Also where CMake's FindPostgreSQL looks whatever the major version: older plugins (6.2) list the
+# versions they search (up to 16), and trixie's is 17.
+ln -sfn "$major/server" /usr/include/postgresql/server
 rm -rf "$work" /var/lib/apt/lists/*
 echo "pg-server-headers: /usr/include/postgresql/$major/server from postgresql-server-dev-$major"
