@@ -50,7 +50,7 @@ def _register(spec: matrix.SessionSpec) -> None:
 def _plugin_checks(session: nox.Session, spec: matrix.SessionSpec) -> None:
     """After a smoke session's REST checks: what each plugin is for, on the same set's orthanc-plugins
     image for the same platform (under qemu where foreign), with the suite's functional tests."""
-    ref = smoke_command.plugins_image(cli.DEFAULT_CONFIG, spec.set_name, spec.platform)
+    ref = smoke_command.plugins_image(_CONFIG, spec.set_name, spec.platform)
     if ref is None:
         session.log(f"no orthanc-plugins image of {spec.set_name}-{spec.platform} here: plugin checks left out")
         return

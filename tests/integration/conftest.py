@@ -7,6 +7,7 @@ never skip, when the engine or the registry is not there.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,9 @@ import pytest
 from tools.docker import platforms_in
 
 ROOT = Path(__file__).resolve().parents[2]
+# `hg serve` imports its modules lazily, and requests served at once by its threads race on those
+# imports: a 500 answer, and a module left half-loaded for the server's life.  Eager imports in tests.
+HG_SERVE_ENV = dict(os.environ, HGDEMANDIMPORT="disable")
 FIXTURE = ROOT / "tests" / "fixture"
 REGISTRY = "127.0.0.1:5000"
 INDEX_TYPES = ", ".join([

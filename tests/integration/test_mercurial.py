@@ -22,7 +22,7 @@ from tools.configuration import config
 from tools.running import results
 from tools.cli import DEFAULT_CONFIG
 
-from .conftest import tools_cli
+from .conftest import HG_SERVE_ENV, tools_cli
 
 CFG = config.load(DEFAULT_CONFIG)
 SET = CFG.settings.default_set
@@ -65,7 +65,7 @@ def served(tmp_path_factory):
     port = free_port()
     server = subprocess.Popen(["hg", "serve", "-R", str(repo), "-a", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=dict(os.environ, HGDEMANDIMPORT="disable"))  # see test_releases.py
+                              env=HG_SERVE_ENV)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -29,12 +29,11 @@ from tools.configuration import config
 from tools.planning import releases
 from tools.cli import DEFAULT_CONFIG
 
+from .conftest import HG_SERVE_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 HG = ["hg", "--config", "ui.username=release tests <tests@example.org>"]
 SOURCES = ("hg", "mirror")
-# hg serve imports its modules lazily, and requests served at once by its threads race on those
-# imports: a 500 answer, and a module left half-loaded for the server's life.  Eager imports here.
-HG_SERVE_ENV = dict(os.environ, HGDEMANDIMPORT="disable")
 
 
 def mirror() -> Path:
@@ -156,7 +155,7 @@ def served(tmp_path_factory):
 SERVER_LOGS: list[Path] = []  # hg serve's error logs, quoted when a listing fails
 
 
-def server_errors(served_url: str) -> str:
+def server_errors() -> str:
     return "".join(f"\nhg serve errors:\n{log.read_text()[-3000:]}" for log in SERVER_LOGS if log.is_file())
 
 
@@ -223,7 +222,7 @@ def listed(stdout: str) -> dict[str, list[str]]:
 def test_releases_lists_every_components_archives_newest_first(source, served, clones, tmp_path):
     copy = versions_copy(tmp_path / "project", served if source == "hg" else None)
     proc = run("releases", "--config", str(copy), *source_args(source, clones))
-    assert proc.returncode == 0, proc.stdout + proc.stderr + server_errors(served)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + server_errors()
     assert listed(proc.stdout) == upstream_versions()
     for name, pin in NEWEST.pins.items():
         assert re.search(rf"^  {re.escape(pin.version)} +pinned by .*\b{re.escape(NEWEST.name)}\b", proc.stdout,

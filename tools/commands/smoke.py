@@ -34,10 +34,8 @@ def run(request: SmokeRequest) -> int:
     target = target_of(cfg, request.registry, request.namespace)
     emulated = arch != here
     timeout = request.timeout or (900 if emulated else 120)
-    refs = {image: matrix.image_ref(target.registry, target.namespace, image, matrix.tag_for(release.name, arch))
-            for image in (request.images or config.IMAGES)}
-    if not request.images:
-        refs = {image: ref for image, ref in refs.items() if docker.image_present(ref, oci)}
+    refs = image_refs(cfg, target, release.name, arch, request.images or config.IMAGES,
+                      present_only=not request.images)
     if not refs:
         raise UsageError(f"no {release.name}-{arch} image here; build it first (nox -s build-{release.name}-{arch})")
     version = release.pins["orthanc"].version
@@ -58,11 +56,18 @@ def run(request: SmokeRequest) -> int:
     return 0
 
 
-def plugins_image(config_path, set_name: str, arch: str) -> str | None:
-    """The local orthanc-plugins image of the set for the platform (default registry and namespace),
-    or None: what the plugins' functional checks of a smoke session run against."""
-    cfg = config.load(config_path)
+def image_refs(cfg: config.Config, target, set_name: str, arch: str, images, present_only: bool) -> dict[str, str]:
+    """Image -> its <set>-<arch> reference in the target registry; only those the engine has, if asked."""
+    refs = {image: matrix.image_ref(target.registry, target.namespace, image, matrix.tag_for(set_name, arch))
+            for image in images}
+    if present_only:
+        refs = {image: ref for image, ref in refs.items() if docker.image_present(ref, cfg.platforms[arch])}
+    return refs
+
+
+def plugins_image(cfg: config.Config, set_name: str, arch: str) -> str | None:
+    """The local orthanc-plugins image of the set for the platform (versions.toml's registry and
+    namespace), or None: what the plugins' functional checks of a smoke session run against."""
     release = cfg.release_set(set_name)
-    target = target_of(cfg, None, None)
-    ref = matrix.image_ref(target.registry, target.namespace, "orthanc-plugins", matrix.tag_for(release.name, arch))
-    return ref if docker.image_present(ref, cfg.platforms[arch]) else None
+    refs = image_refs(cfg, target_of(cfg, None, None), release.name, arch, ("orthanc-plugins",), present_only=True)
+    return refs.get("orthanc-plugins")
