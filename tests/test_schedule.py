@@ -18,7 +18,8 @@ def test_plan_of_the_plugins_image():
     plan = schedule.jobs_for(REAL, "orthanc-plugins")
     assert plan.jobs == ["builder", "plugin-base", "build-orthanc", *PLUGINS, "orthanc-plugins"]
     assert plan.after["build-orthanc"] == {"builder"}
-    assert plan.after["build-gdcm"] == {"builder", "plugin-base"}
+    # The plugins link the framework the core's stage compiles: they wait for it.
+    assert plan.after["build-gdcm"] == {"builder", "plugin-base", "build-orthanc"}
     assert plan.after["orthanc-plugins"] == set(plan.jobs) - {"orthanc-plugins"}
     # Each stage is built first by exactly one job: --no-cache applies there only.
     owned = [stage for job in plan.jobs for stage in plan.owns[job]]
@@ -36,7 +37,12 @@ def test_plan_of_the_core_image_and_the_fixture():
 def test_plan_of_some_stages_only():
     plan = schedule.jobs_for(REAL, "orthanc-plugins", ["build-gdcm", "build-mysql"])
     assert plan.final is None
-    assert plan.jobs == ["plugin-base", "build-mysql", "build-gdcm"]  # plugin-base builds builder-base too
+    # The core's stage is needed (the framework library) and comes first; plugin-base, which needs the
+    # builder that job builds, waits for it rather than building the builder a second time.
+    assert plan.jobs == ["build-orthanc", "plugin-base", "build-mysql", "build-gdcm"]
+    assert plan.after["plugin-base"] == {"build-orthanc"}
+    owned = [stage for job in plan.jobs for stage in plan.owns[job]]
+    assert len(owned) == len(set(owned))
     with pytest.raises(schedule.ScheduleError, match="'build-gdcm' is not a stage of orthanc"):
         schedule.jobs_for(REAL, "orthanc", ["build-gdcm"])
     with pytest.raises(schedule.ScheduleError, match="no stage 'nope'"):

@@ -1,6 +1,10 @@
 #!/bin/sh
 # Build the Orthanc server and its sample plugins with the flags of Debian's
 # packaging (system libraries, no downloads), and stage them in /out.
+# The server's CoreLibrary is the Orthanc framework compiled from the same sources
+# (position-independent, so shared objects can link it): it is exported as
+# /framework/usr/lib/libOrthancFramework.a for the plugin stages, which link it
+# instead of compiling the framework a second time.
 set -eu
 src=$1
 branch=$2
@@ -14,8 +18,10 @@ for extra in DelayedDeletion Housekeeper MultitenantDicom; do
 done
 cmake -S "$src/OrthancServer" -B /build $CMAKE_COMMON $CMAKE_CROSS \
   -DSTANDALONE_BUILD=ON "-DDCMTK_LIBRARIES=$DCMTK_LIBS" \
-  -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_CONNECTIVITY_CHECKS=OFF
-cmake --build /build --parallel "$JOBS" --target Orthanc $samples
+  -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_CONNECTIVITY_CHECKS=OFF \
+  -DCMAKE_POSITION_INDEPENDENT_CODE=ON
+cmake --build /build --parallel "$JOBS" --target Orthanc CoreLibrary $samples
+install -D -m 644 /build/libCoreLibrary.a /framework/usr/lib/libOrthancFramework.a
 install -D -m 755 /build/Orthanc /out/usr/sbin/Orthanc
 mkdir -p /out/usr/share/orthanc/plugins
 for name in $samples; do

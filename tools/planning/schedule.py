@@ -6,9 +6,10 @@ the stages in jobs, each a buildx call for one target that only fills the
 cache (``--output type=cacheonly``):
 
 1. the shared stages that several components start from (the toolchain, the
-   framework), once;
+   framework's headers), once;
 2. the component stages (``build-<component>``), at most ``max_parallel`` at a
-   time and, with a memory budget, only as many as fit in it;
+   time and, with a memory budget, only as many as fit in it, each once the
+   components it takes files from are built (the plugins wait for the core);
 3. the final target, assembled from the cache.
 
 Every job is a build of the same Dockerfile with the same arguments, so the
@@ -101,7 +102,7 @@ def jobs_for(text: str, target: str, only: list[str] | None = None, without: lis
 
     Shared stages are those two or more components start from; the last shared stage
     before each component is a job (it builds the shared stages before it).  A component waits for the shared
-    jobs it starts from; the final target waits for everything.  With ``only``, just
+    jobs and the components it needs; the final target waits for everything.  With ``only``, just
     those stages of the target (and what they start from) are built, and no image.
     Stages ``without`` are not built (the build replaces them with named contexts).
     """
@@ -128,14 +129,21 @@ def jobs_for(text: str, target: str, only: list[str] | None = None, without: lis
         mine = shared & above[component]
         jobs_shared |= {name for name in mine if not any(name in above[other] for other in mine)}
     frontier = [name for name in order if name in jobs_shared]
-    after = {name: frozenset(other for other in frontier if other in above[name])
+    # A component waits for the shared jobs it starts from, and for the components it takes files
+    # from (the plugins link the framework that the core's stage compiles).
+    after = {name: frozenset(other for other in [*frontier, *components] if other in above[name])
              for name in [*frontier, *components]}
     if not only:
         after[target] = frozenset([*frontier, *components])
-    owns = {}
-    for job, waits in after.items():
-        earlier = set().union(*[above[w] | {w} for w in waits]) if waits else set()
-        owns[job] = frozenset((above[job] | {job}) - earlier)
+    # Each stage is built first by one job (the first in order that needs it); a job that needs a
+    # stage an earlier job builds, and does not wait for it yet, waits for that job.
+    owns: dict[str, frozenset[str]] = {}
+    for job in list(after):
+        earlier = set().union(*[above[w] | {w} for w in after[job]])
+        needs = (above[job] | {job}) - earlier
+        built_by = {other for other, stages_ in owns.items() if stages_ & needs}
+        after[job] = frozenset(after[job] | built_by)
+        owns[job] = frozenset(needs - set().union(*owns.values()))
     return Jobs(tuple(frontier), tuple(components), None if only else target, after, owns)
 
 
