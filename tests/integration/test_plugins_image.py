@@ -2,9 +2,9 @@
 against real PostgreSQL and MariaDB servers.
 
 Every plugin is compiled from upstream's source (or Debian's, where the set pins it), against the
-Orthanc framework of the set's own core, scheduled two stages at a time. The first run compiles the
-framework and the six plugins (about 20 minutes on 2 cores); later runs reuse the cache, locally or
-from the registry.
+Orthanc framework of the set's own core (compiled once, in the core's stage), scheduled two stages at
+a time. The first run compiles the core and the six plugins (about 20 minutes on 2 cores); later runs
+reuse the cache, locally or from the registry.
 """
 
 from __future__ import annotations
