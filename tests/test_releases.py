@@ -390,7 +390,9 @@ def test_a_source_that_cannot_be_read_is_named(capsys, mirror, versions):
     (["--pin", "wsi=3.3", "--pin", "wsi=3.2"], "--pin: wsi given twice"),
     (["--pin", "wsi=9.9"], "--pin wsi=9.9: no such release in mirror"),
     (["--from", "0.1"], "set '0.1': no such set"),
-    (["--name", "1.12.7.0"], "set '1.12.7' exists already"),
+    (["--name", "1.12.7.0"], "set '1.12.7' exists already and pins other versions: choose another --name"),
+    (["--pin", "orthanc=1.12.7", "--pin", "wsi=3.3"],
+     "set '1.12.7' exists already and pins other versions: name the new set with --name"),
     (["--name", "bad name"], "the proposal does not validate: versions.toml: set 'bad name': set name must be"),
     (["--mirror", ""], "--mirror: empty location"),
 ])

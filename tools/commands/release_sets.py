@@ -193,8 +193,8 @@ def cmd_propose(args) -> int:
     key = config._normalised(set_name)
     clash = next((s for s in cfg.sets if config._normalised(s) == key), None)
     if clash is not None:
-        raise ReleaseError(f"set '{clash}' exists already and pins other versions: "
-                           f"name the new set with --name")
+        hint = "choose another --name" if args.name else "name the new set with --name"
+        raise ReleaseError(f"set '{clash}' exists already and pins other versions: {hint}")
 
     # What each plugin release builds against, read from its sources.
     needs: dict[str, tuple[str, releases.Requirement | None]] = {}
