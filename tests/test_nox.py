@@ -68,3 +68,15 @@ def test_bad_option_is_one_line_and_fails():
     proc = nox("-s", "build-1.9.0-armv7", "--", "--image", "dcm4chee", "--dry-run")
     assert proc.returncode != 0
     assert "error: python -m tools build: argument --image: invalid choice: 'dcm4chee'" in proc.stderr
+
+
+def test_report_chart_prints_the_report_not_matplotlibs_debug_messages(tmp_path):
+    """nox logs at debug level; drawing a chart must not add matplotlib's hundreds of font lookups."""
+    chart = tmp_path / "build.png"
+    proc = nox("-s", "report", "--", "--results", str(ROOT / "docs" / "build-times.jsonl"), "--view", "stages",
+               "--chart", str(chart))
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {chart}" in proc.stdout and chart.read_bytes().startswith(b"\x89PNG")
+    output = proc.stdout + proc.stderr
+    assert "matplotlib" not in output and "findfont" not in output and "PIL" not in output
+    assert len(output.splitlines()) < 40, output[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -171,7 +172,12 @@ def size_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
 # --- charts -----------------------------------------------------------------------------
 #
 # Drawn with matplotlib's Agg backend on figures of their own (no pyplot state), so a report can
-# draw several at once and a test can measure what was drawn.
+# draw several at once and a test can measure what was drawn.  matplotlib's and Pillow's own debug
+# messages (its settings on import, hundreds of font lookups) are not the report's: a caller that logs
+# at debug level, as nox does, would print them between the report's lines.
+
+for _name in ("matplotlib", "PIL"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 #: One colour per way of compiling (Okabe-Ito, readable by the colour-blind); sequential is lighter.
 WAY_COLOURS = {"native": "#0072B2", "cross": "#E69F00", "emulated": "#D55E00",
@@ -195,13 +201,14 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save(figure, path) -> None:
+def save(figure, path) -> None:
+    """The figure as a PNG, to a path or a binary file."""
     figure.savefig(path, format="png", dpi=100)
 
 
 def png_bytes(figure) -> bytes:
     out = io.BytesIO()
-    _save(figure, out)
+    save(figure, out)
     return out.getvalue()
 
 
@@ -318,7 +325,7 @@ def chart_figure(headers: list[str], rows: list[list[str]], title: str = "Build 
 
 def chart(headers: list[str], rows: list[list[str]], path, title: str = "Build time") -> None:
     """The build-time table as a PNG bar chart (see ``chart_figure``)."""
-    _save(chart_figure(headers, rows, title), path)
+    save(chart_figure(headers, rows, title), path)
 
 
 # --- timelines ------------------------------------------------------------------------------
@@ -569,7 +576,7 @@ def timeline_figure(record: dict):
 def timeline(record: dict, path) -> list[str]:
     """Draw ``timeline_figure`` as a PNG; returns the stage names drawn."""
     figure, names = timeline_figure(record)
-    _save(figure, path)
+    save(figure, path)
     return names
 
 
@@ -605,7 +612,7 @@ def bench_timeline_figure(run: list[dict]):
 
 def bench_timeline(run: list[dict], path) -> None:
     """Draw ``bench_timeline_figure`` as a PNG."""
-    _save(bench_timeline_figure(run), path)
+    save(bench_timeline_figure(run), path)
 
 
 # --- one page ------------------------------------------------------------------------------
