@@ -3,14 +3,18 @@ the one-page HTML report, and the README's images drawn from the committed recor
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from pathlib import Path
 
+import numpy
 import pytest
+from matplotlib import image
 from matplotlib.text import Text
 
 from tools import cli, paths
+from tools.commands import report as report_command
 from tools.configuration import config
 from tools.reporting import report
 from tools.running import results, sampling
@@ -242,6 +246,23 @@ def test_the_readme_timeline_draws_from_the_committed_records(tmp_path):
     names = report.timeline(record, tmp_path / "timeline.png")
     assert names and sorted(names) == sorted(st["stage"] for st in record["stages"])
     assert (tmp_path / "timeline.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_readme_images_are_readable_and_what_the_committed_records_draw(drawn):
+    """docs/build-times.png and docs/build-timeline.png: no text overlaps, and each is what
+    `report --readme` draws from docs/build-times.jsonl now (fails when either drifted)."""
+    default_set = config.load(paths.DEFAULT_CONFIG).settings.default_set
+    figures, record = report_command.readme_figures(default_set)
+    assert [target for target, _ in figures] == [paths.CHART, paths.TIMELINE]
+    # The timeline: a cold orthanc-plugins build of the default set, the whole image (no plugin left out).
+    assert record is not None and (record["image"], record["set"]) == ("orthanc-plugins", default_set)
+    assert record.get("no_cache") and not record.get("without") and not record.get("only_stages")
+    for target, figure in figures:
+        assert_readable(figure, drawn(figure))
+        fresh = image.imread(io.BytesIO(report.png_bytes(figure)), format="png")
+        committed = image.imread(str(target))
+        assert fresh.shape == committed.shape and numpy.array_equal(fresh, committed), \
+            f"{target.relative_to(ROOT)} is stale: run `nox -s report -- --readme`"
 
 
 def test_the_readme_shows_both_images_outside_the_generated_block():

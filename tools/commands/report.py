@@ -105,18 +105,30 @@ def readme_table(reference: Path = REFERENCE) -> str:
     return f"{report.render(headers, rows, 'github')}\n\n{note}\n\nSeconds of wall time, cold (no build cache)."
 
 
+README_CHART_TITLE = "Build time, cold (no build cache)"
+
+
+def readme_figures(default_set: str | None = None, reference: Path = REFERENCE) -> tuple[list, dict | None]:
+    """What ``--readme`` draws from the committed records: [(path, figure)] for the build-time chart
+    and, when a build has stage times, the timeline of ``report.timeline_record``; and that record."""
+    records = read_all([reference])
+    headers, rows = report.build_table(records)
+    figures = [(CHART, report.chart_figure(headers, rows, title=README_CHART_TITLE))]
+    record = report.timeline_record(records, default_set)
+    if record is not None:
+        figures.append((TIMELINE, report.timeline_figure(record)[0]))
+    return figures, record
+
+
 def write_readme(path: Path, default_set: str | None = None) -> int:
     try:
         text = path.read_text()
         path.write_text(report.readme_block(text, "build-times", readme_table()))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: {exc}") from None
-    records = read_all([REFERENCE])
-    headers, rows = report.build_table(records)
-    report.chart(headers, rows, CHART, title="Build time, cold (no build cache)")
-    record = report.timeline_record(records, default_set)
-    if record is not None:
-        report.timeline(record, TIMELINE)
+    figures, record = readme_figures(default_set)
+    for target, figure in figures:
+        report.save(figure, target)
     print(f"wrote the build-time table of {REFERENCE.relative_to(ROOT)} into {path}, its chart to "
           f"{CHART.relative_to(ROOT)}"
           + (f" and the timeline of {report.display_name(record)} {','.join(record['platforms'])} to "
