@@ -1,7 +1,12 @@
 """The append-only results file."""
 
+import concurrent.futures
 import json
 import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +95,11 @@ DAMAGED_LINES = [
     ("wall_seconds a string", {"wall_seconds": "12"}, "'wall_seconds' not a number"),
     ("wall_seconds null", {"wall_seconds": None}, "'wall_seconds' not a number"),
     ("wall_seconds negative", {"wall_seconds": -1}, "'wall_seconds' not a finite number"),
+    ("wall_seconds a 400-digit number", {"wall_seconds": 10**400}, "'wall_seconds' not a finite number"),
+    ("a stage starting at a 400-digit second", {"stages": [{"stage": "a", "started": -10**400, "completed": 2,
+                                                            "seconds": 1, "cached": False}]},
+     "'stages' item 0: 'started' not a finite number"),
+    ("cores beyond 64 bits", {"host": {"name": "h", "cores": 2**64}}, "'host' 'cores' out of range"),
     ("platforms a string", {"platforms": "amd64"}, "'platforms' not a list"),
     ("platforms null", {"platforms": None}, "'platforms' not a list"),
     ("platforms empty", {"platforms": []}, "'platforms' an empty list"),
@@ -172,6 +182,28 @@ def test_concurrent_imports_of_the_same_records_add_each_once(tmp_path):
     found, damaged = results.read(path)
     assert damaged == [] and len(found) == 500
     assert sum(added for added, _ in outcomes) == 500
+
+
+def test_four_imports_of_the_same_records_at_once_add_each_once(tmp_path):
+    """The command as a user runs it, four times at once, into a file that does not exist yet."""
+    source = tmp_path / "other-host.jsonl"
+    source.write_text("".join(json.dumps(record(i, start=f"s{i:03d}", host={"name": "pi4"}, log="/var/x.log")) + "\n"
+                              for i in range(500)))
+    into = tmp_path / "all.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+    def one_import(_):
+        return subprocess.run([sys.executable, "-m", "tools", "import", str(source), "--into", str(into)],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        procs = list(pool.map(one_import, range(4)))
+    assert [(p.returncode, p.stderr) for p in procs] == [(0, "")] * 4
+    assert sorted(p.stdout for p in procs) == [f"{into}: 0 record(s) added, 500 already there\n"] * 3 + [
+        f"{into}: 500 record(s) added, 0 already there\n"]
+    found, damaged = results.read(into)
+    assert damaged == [] and sorted(r["start"] for r in found) == [f"s{i:03d}" for i in range(500)]
+    assert not any("log" in r for r in found)  # the other host's log paths stay there
 
 
 def test_a_record_is_typed_and_reads_as_it_was_written(tmp_path):

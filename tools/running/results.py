@@ -57,21 +57,35 @@ def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "not true or false"
 
 
+#: The largest whole number a record holds: 64 bits, as any other reader of JSON has them.
+LARGEST = 2**63 - 1
+
+
 def _integer(value: Any) -> str | None:
-    return None if isinstance(value, int) and not isinstance(value, bool) else "not a whole number"
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "not a whole number"
+    return None if abs(value) <= LARGEST else "out of range"
+
+
+def _finite(value: Any) -> bool:
+    """Whether a number is finite as a float too (a whole number of 400 digits is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _number(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "not a number"
-    return None if math.isfinite(value) and value >= 0 else "not a finite number of at least 0"
+    return None if _finite(value) and value >= 0 else "not a finite number of at least 0"
 
 
 def _offset(value: Any) -> str | None:
     """A time stamp in seconds: any finite number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "not a number"
-    return None if math.isfinite(value) else "not a finite number"
+    return None if _finite(value) else "not a finite number"
 
 
 def _status(value: Any) -> str | None:
