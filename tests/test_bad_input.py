@@ -2,8 +2,9 @@
 
 Each case runs ``python -m tools ...`` (or ``python -m tools.provision ...``) as a user would, in a
 folder of its own, with a fake of every external program first on PATH: a fake records its call,
-so "nothing started" is an empty record.  "Nothing written" is the case's folder unchanged.  The
-cases run at once (they are independent processes) before the tests look at their outcomes.
+so "nothing started" is an empty record.  "Nothing written" is the case's folder unchanged, the
+home folder and Docker's configuration folder (HOME, DOCKER_CONFIG) inside it.  The cases run at
+once (they are independent processes) before the tests look at their outcomes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     module: str = "tools"
     started: Callable[[list[str]], bool] = staticmethod(lambda calls: not calls)  # what may have run
+    quiet: bool = False  # nothing on stdout either: the error came before any output
+    prints: str = ""  # what stdout shows (a dry run's commands)
     xfail: str = ""
 
 
@@ -66,6 +69,14 @@ def _loop(path: Path) -> None:
 
 
 CREDENTIALS = {"REGISTRY_USER": "someone", "REGISTRY_PASSWORD": "secret-password"}
+#: What the fake docker answers to ``buildx imagetools inspect`` when a case sets FAKE_INDEX to it:
+#: every platform image of a set is in the registry.
+INDEX = json.dumps({"manifests": [{"platform": {"os": "linux", "architecture": "amd64"}},
+                                  {"platform": {"os": "linux", "architecture": "arm", "variant": "v7"}}]})
+
+
+def _inspect_only(calls: list[str]) -> bool:
+    return all(c.startswith("docker buildx imagetools inspect ") for c in calls)
 BUILD = ["build", "--config", "versions.toml", "--set", "2.0.0", "--platform", "amd64", "--push",
          "--results", "r.jsonl", "--sources-dir", "sources", "--dockerfile", str(FIXTURE / "Dockerfile")]
 
@@ -91,6 +102,11 @@ CASES += [
     Case("--config empty", ["validate", "--config", ""], 2, "is a directory"),
     Case("build with versions.toml a directory", BUILD, 2, "versions.toml: is a directory",
          files={"versions.toml": _dir}, env=CREDENTIALS),
+    Case("build with versions.toml a symlink loop", BUILD, 2,
+         "versions.toml: cannot read (Too many levels of symbolic links", files={"versions.toml": _loop},
+         env=CREDENTIALS),
+    Case("report with versions.toml a directory", ["report", "--config", "versions.toml"], 2,
+         "versions.toml: is a directory", files={"versions.toml": _dir}),
     Case("provision with versions.toml a directory", ["--config", "versions.toml"], 2,
          "versions.toml: is a directory", files={"versions.toml": _dir}, module="tools.provision"),
     Case("provision with an unknown platform", ["--config", "versions.toml", "--platform", "riscv64"], 2,
@@ -101,6 +117,13 @@ CASES += [
     # 3. Strict values on the command line.
     Case("--registry ending in a newline", **build("--registry", "127.0.0.1:5000\n"), code=2,
          message="--registry: malformed registry '127.0.0.1:5000\\n'"),
+    Case("--registry empty", **build("--registry", ""), code=2, message="--registry: malformed registry ''"),
+    Case("manifest --registry empty", ["manifest", "--config", "versions.toml", "--registry", "", "--dry-run"], 2,
+         "--registry: malformed registry ''", files={"versions.toml": GOOD}, env=CREDENTIALS),
+    Case("--platform ending in a newline", **build("--platform", "amd64\n"), code=2,
+         message="platform 'amd64\\n' is not built for this set"),
+    Case("an argument with a newline the parser refuses", ["smoke", "--config", "versions.toml", "extra\nword"], 2,
+         "unrecognized arguments: extra\\nword", files={"versions.toml": GOOD}),
     Case("--namespace ending in a newline", **build("--namespace", "acme\n"), code=2,
          message="--namespace: malformed namespace 'acme\\n'"),
     Case("--base-registry ending in a newline", **build("--base-registry", "127.0.0.1:5000/library\n"), code=2,
@@ -132,7 +155,11 @@ CASES += [
     # 2. Dry runs log in to nothing, push nothing, make no folder and write no record.
     Case("manifest --dry-run with credentials", ["manifest", "--config", "versions.toml", "--dry-run"], 1,
          "manifest: no set has images in the registry", files={"versions.toml": GOOD}, env=CREDENTIALS,
-         started=lambda calls: all(c.startswith("docker buildx imagetools inspect ") for c in calls)),
+         started=_inspect_only),
+    Case("manifest --dry-run with credentials and the images pushed",
+         ["manifest", "--config", "versions.toml", "--dry-run", "2.0.0"], 0, "", files={"versions.toml": GOOD},
+         env={**CREDENTIALS, "FAKE_INDEX": INDEX}, started=lambda calls: _inspect_only(calls) and len(calls) == 4,
+         prints="+ docker buildx imagetools create --tag 127.0.0.1:5000/fixture/orthanc-plugins:2.0.0 "),
     Case("build --dry-run with credentials", ["build", "--config", "versions.toml", "--set", "2.0.0",
                                                "--platform", "amd64", "--push", "--dry-run", "--results", "r.jsonl",
                                                "--sources-dir", "sources", "--dockerfile",
@@ -159,12 +186,18 @@ CASES += [
            "line 1: skipped, 'stages' item 0"),
           ("NaN", json.dumps(_record(wall_seconds=float("nan"))), "line 1: skipped, not JSON (NaN"),
           ("100k-deep nesting", '{"set": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
+          ("wall_seconds a 400-digit number", json.dumps(_record(wall_seconds=10**400)),
+           "line 1: skipped, 'wall_seconds' not a finite number"),
       ]],
     Case("report --view stages of a damaged record", ["report", "--config", "versions.toml", "--results", "r.jsonl",
                                                       "--view", "stages"], 0, "skipped, 'stages' not a list",
          files={"versions.toml": GOOD, "r.jsonl": json.dumps(_record(stages="fast")) + "\n"}),
     Case("import of a damaged record", ["import", "r.jsonl", "--into", "into.jsonl"], 0,
          "line 1: skipped, 'wall_seconds' not a", files={"r.jsonl": json.dumps(_record(wall_seconds="1")) + "\n"}),
+    Case("import of a 100k-deep line", ["import", "r.jsonl", "--into", "into.jsonl"], 0,
+         "line 1: skipped, not JSON (nested too deep)", files={"r.jsonl": "[" * 100_000 + "]" * 100_000 + "\n"}),
+    Case("import of a NaN", ["import", "r.jsonl", "--into", "into.jsonl"], 0,
+         "line 1: skipped, not JSON (NaN", files={"r.jsonl": json.dumps(_record(wall_seconds=float("nan"))) + "\n"}),
 
     # 5. import: all or nothing.
     Case("import from a missing file", ["import", "r.jsonl", "--into", "into.jsonl"], 2,
@@ -187,9 +220,19 @@ CASES += [
          files={"d": _dir}),
     Case("import into a directory", ["import", "good.jsonl", "--into", "d"], 2, "--into: d is a directory",
          files={"good.jsonl": GOOD_LINE, "d": _dir}),
+    Case("import --config, which it does not read", ["import", "good.jsonl", "--into", "into.jsonl", "--config",
+                                                     "versions.toml"], 2, "unrecognized arguments: --config",
+         files={"good.jsonl": GOOD_LINE, "versions.toml": _dir}),
     Case("report --chart into a missing folder", ["report", "--config", "versions.toml", "--results", "good.jsonl",
                                                   "--chart", "charts/times.png"], 2,
-         "--chart: charts is not a directory", files={"versions.toml": GOOD, "good.jsonl": GOOD_LINE}),
+         "--chart: charts is not a directory", files={"versions.toml": GOOD, "good.jsonl": GOOD_LINE}, quiet=True),
+    Case("report --view stages --chart into a missing folder",
+         ["report", "--config", "versions.toml", "--results", "good.jsonl", "--view", "stages", "--chart",
+          "charts/timeline.png"], 2, "--chart: charts is not a directory",
+         files={"versions.toml": GOOD, "good.jsonl": GOOD_LINE}, quiet=True),
+    Case("report --html into a missing folder", ["report", "--config", "versions.toml", "--results", "good.jsonl",
+                                                 "--html", "pages/report.html"], 2,
+         "--html: pages is not a directory", files={"versions.toml": GOOD, "good.jsonl": GOOD_LINE}, quiet=True),
     Case("report --since unparsable", ["report", "--config", "versions.toml", "--results", "good.jsonl",
                                        "--since", "last week"], 2, "--since: 'last week' is not a date",
          files={"versions.toml": GOOD, "good.jsonl": GOOD_LINE}),
@@ -205,7 +248,9 @@ def _fakes(folder: Path) -> Path:
     folder.mkdir()
     for name in FAKED:
         fake = folder / name
-        fake.write_text('#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS"\nexit 1\n')
+        fake.write_text('#!/bin/sh\necho "$(basename "$0") $*" >> "$CALLS"\n'
+                        'if [ "$(basename "$0") $1 $2 $3" = "docker buildx imagetools inspect" ] && [ -n "$FAKE_INDEX" ]; then\n'
+                        '  printf %s "$FAKE_INDEX"; exit 0\nfi\nexit 1\n')
         fake.chmod(0o755)
     return folder
 
@@ -223,6 +268,7 @@ def _snapshot(folder: Path) -> dict[str, tuple]:
 @dataclass
 class Outcome:
     code: int
+    stdout: str
     stderr: list[str]
     calls: list[str]
     before: dict
@@ -239,14 +285,16 @@ def _run(case: Case, folder: Path, fakes: Path) -> Outcome:
             target.write_text(content)
     calls = folder / "calls.log"
     calls.write_text("")
+    (folder / "home" / ".docker").mkdir(parents=True)
     before = _snapshot(folder)
-    env = {**os.environ, "PATH": f"{fakes}:{os.environ['PATH']}", "CALLS": str(calls), "PYTHONPATH": str(ROOT)}
-    for name in ("REGISTRY_USER", "REGISTRY_PASSWORD"):
+    env = {**os.environ, "PATH": f"{fakes}:{os.environ['PATH']}", "CALLS": str(calls), "PYTHONPATH": str(ROOT),
+           "HOME": str(folder / "home"), "DOCKER_CONFIG": str(folder / "home" / ".docker")}
+    for name in ("REGISTRY_USER", "REGISTRY_PASSWORD", "FAKE_INDEX"):
         env.pop(name, None)
     env.update(case.env)
     proc = subprocess.run([sys.executable, "-m", case.module, *case.argv], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=120)
-    return Outcome(proc.returncode, proc.stderr.splitlines(), calls.read_text().splitlines(), before,
+    return Outcome(proc.returncode, proc.stdout, proc.stderr.splitlines(), calls.read_text().splitlines(), before,
                    _snapshot(folder))
 
 
@@ -275,6 +323,9 @@ def test_bad_input(case: Case, outcomes):
         assert "Traceback" not in outcome.stderr[0]
     else:
         assert outcome.stderr == []
+    if case.quiet:
+        assert outcome.stdout == ""
+    assert case.prints in outcome.stdout
     assert case.started(outcome.calls), f"started: {outcome.calls}"
     assert not any(line.startswith("docker login") for line in outcome.calls)
     assert outcome.after == outcome.before, "the case changed files"

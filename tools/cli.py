@@ -156,7 +156,6 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, help="results files to import from")
     p.add_argument("--into", type=Path, default=REFERENCE,
                    help="results file to add to (default: %(default)s, the records behind the README's table)")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     p.add_argument("--set", action="append", dest="sets")
     p.add_argument("--image", action="append", dest="images")
     p.add_argument("--platform", action="append", dest="platforms")

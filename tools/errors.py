@@ -39,7 +39,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the usage stays in --help), exit code 2."""
 
     def error(self, message: str):
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {one_line(message)} (see --help)\n")
 
 
 def tell(exc: BaseException) -> int:
@@ -49,7 +49,7 @@ def tell(exc: BaseException) -> int:
         return EXIT_INTERRUPTED
     if isinstance(exc, OSError):  # a file or program the tools need, in one line rather than a traceback
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"error: {one_line(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
         return EXIT_FAILED
     print(f"error: {one_line(str(exc))}", file=sys.stderr)
     return getattr(exc, "exit_code", EXIT_FAILED)

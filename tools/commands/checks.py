@@ -28,7 +28,7 @@ class RegistryRequest:
 
 
 def check_target(registry: str | None, namespace: str | None, base_registry: str | None = None) -> None:
-    if registry and not config.REGISTRY_RE.fullmatch(registry):
+    if registry is not None and not config.REGISTRY_RE.fullmatch(registry):
         raise UsageError(f"--registry: malformed registry {registry!r} (want host[:port])")
     if namespace and not config.REPO_PATH_RE.fullmatch(namespace):
         raise UsageError(f"--namespace: malformed namespace {namespace!r}")
