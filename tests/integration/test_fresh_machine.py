@@ -3,11 +3,15 @@
 
 - the programs tools/provisioning/programs.py calls part of a minimal Debian are there;
 - ``./bootstrap``'s Python half (BOOTSTRAP_NO_PROVISION=1) installs python3 and python3-venv, makes
-  .venv with the requirements, lists the sessions and validates versions.toml; a second run installs
-  nothing; the system's Python gets no package;
+  .venv with the requirements (each file checked against its hash), lists every session ``nox -l``
+  lists here and validates versions.toml; a second run installs nothing; the system's Python gets
+  no package; requirements.txt resolves, hashed, for every host (``python -m tools.requirements
+  --check``, in the first machine);
 - provisioning's apt steps, simulated (``python -m tools.provision --simulate``), resolve, and the
   package of every program the tools run ships it.
 
+Both suites' base images are there after ``nox -s tests`` provisioned (the default set's and the
+test fixture's distributions); one that is not fails the test, it is never left out.
 The containers use the host's network (Debian's mirror and PyPI), a pip cache volume that outlives
 the test, and trust what pip here trusts (for networks behind a TLS-inspecting proxy).
 """
@@ -15,16 +19,17 @@ the test, and trust what pip here trusts (for networks behind a TLS-inspecting p
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import ssl
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tools.configuration import config
 from tools.provisioning import programs, provision
 
 from .conftest import INDEX_TYPES, REGISTRY, ROOT, registry_get
@@ -33,24 +38,6 @@ PIP_CACHE_VOLUME = "orthanc-images-test-pip-cache"
 CA_IN_CONTAINER = "/etc/ssl/certs/host-ca.pem"
 #: The Debian suites the README promises ./bootstrap works on.
 HOST_SUITES = ("bookworm", "trixie")
-SESSIONS = ("build-1.10.1-amd64", "build-1.10.1-armv7-sequential", "validate", "tests", "provision", "report")
-
-
-def _distributions() -> list[str]:
-    """The Debian suites a host may run (bookworm, trixie) with a base image in the local registry;
-    the default set's must be there (provisioning makes it), so it is never left out."""
-    cfg = config.load(ROOT / "versions.toml")
-    default = cfg.sets[cfg.settings.default_set].base
-    found = []
-    for name in HOST_SUITES:
-        repository, tag = cfg.distributions.get(name, f"debian:{name}-slim").split(":")
-        try:
-            present = registry_get(f"library/{repository}/manifests/{tag}", INDEX_TYPES) is not None
-        except OSError:
-            present = False
-        if present or name == default:
-            found.append(name)
-    return found
 
 
 def _pip_trust() -> list[str]:
@@ -95,19 +82,38 @@ class Container:
         subprocess.run(["docker", "rm", "-f", self.name], capture_output=True)
 
 
-@pytest.fixture(scope="module", params=_distributions())
+@pytest.fixture(scope="module", params=HOST_SUITES)
 def machine(request, tmp_path_factory):
-    image = f"{REGISTRY}/library/debian:{request.param}-slim"
-    container = Container(image, _copy_of_the_repository(tmp_path_factory.mktemp(f"fresh-{request.param}")))
+    suite = request.param
+    image = f"{REGISTRY}/library/debian:{suite}-slim"
+    assert registry_get(f"library/debian/manifests/{suite}-slim", INDEX_TYPES) is not None, \
+        f"no base image {image}: run `.venv/bin/nox -s provision -- --dist {suite}`"
+    container = Container(image, _copy_of_the_repository(tmp_path_factory.mktemp(f"fresh-{suite}")))
+    container.suite = suite
     yield container
     container.remove()
+
+
+def _sessions(listing: str) -> set[str]:
+    """The session names of ``nox -l``'s listing (``* name -> doc`` or ``- name -> doc``)."""
+    return {m.group(1) for m in re.finditer(r"^[*-] (\S+)", listing, re.M)}
+
+
+@pytest.fixture(scope="module")
+def sessions() -> set[str]:
+    """Every session nox lists here, from the same noxfile and versions.toml."""
+    proc = subprocess.run([sys.executable, "-m", "nox", "-l"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    names = _sessions(proc.stdout)
+    assert {"validate", "tests", "provision", "build", "build-1.13.0-amd64", "build-1.10.1-armv7-sequential"} <= names
+    return names
 
 
 def _timed(label: str, seconds: float) -> None:
     print(f"{label}: {seconds:.0f} s")
 
 
-def test_a_fresh_machine_bootstraps_and_provisioning_names_every_program(machine):
+def test_a_fresh_machine_bootstraps_and_provisioning_names_every_program(machine, sessions):
     # What a minimal Debian has.
     minimal = [p.name for p in programs.PROGRAMS if p.package == programs.MINIMAL]
     proc, _ = machine.run("for p in " + " ".join(minimal) + '; do command -v "$p" >/dev/null || echo "$p"; done')
@@ -119,17 +125,21 @@ def test_a_fresh_machine_bootstraps_and_provisioning_names_every_program(machine
     proc, seconds = machine.run("BOOTSTRAP_NO_PROVISION=1 ./bootstrap -l")
     _timed("first ./bootstrap -l", seconds)
     assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-    for name in SESSIONS:
-        assert f"- {name} " in proc.stdout or f"* {name} " in proc.stdout, name
+    assert _sessions(proc.stdout) == sessions
     assert "bootstrap: installing python3 and python3-venv" in proc.stdout
     assert "bootstrap: installing requirements.txt" in proc.stdout
     assert "Traceback" not in proc.stderr
 
+    # A second run: nothing installed, .venv as it was.
+    installed = "ls -l --time-style=+%s.%N .venv/requirements.installed; .venv/bin/python -m pip freeze --all"
+    before, _ = machine.run(installed)
     proc, seconds = machine.run("BOOTSTRAP_NO_PROVISION=1 ./bootstrap -s validate")
     _timed("second ./bootstrap -s validate", seconds)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "versions.toml: " in proc.stdout and ", OK" in proc.stdout
     assert "bootstrap:" not in proc.stdout + proc.stderr, "a second run installed something"
+    after, _ = machine.run(installed)
+    assert before.returncode == 0 and after.stdout == before.stdout, "a second run changed .venv"
 
     proc, _ = machine.run(".venv/bin/nox -l")  # the README's later commands
     assert proc.returncode == 0 and "- validate " in proc.stdout, proc.stderr[-2000:]
@@ -147,5 +157,13 @@ def test_a_fresh_machine_bootstraps_and_provisioning_names_every_program(machine
         assert f"simulate {step}: " in proc.stdout, step
     for program in programs.PROGRAMS:
         if program.package != programs.MINIMAL:
-            assert f"simulate program {program.name}: " in proc.stdout and \
-                f" in {program.package}\n" in proc.stdout + "\n", program.name
+            assert re.search(rf"^simulate program {re.escape(program.name)}: /\S+ in {re.escape(program.package)}$",
+                             proc.stdout, re.M), program.name
+
+    # requirements.txt installs, every file hashed, on each host ./bootstrap serves (both suites, amd64 and
+    # arm64): pip resolves it for each, wherever it runs, so one machine checks them all.
+    if machine.suite == HOST_SUITES[0]:
+        proc, seconds = machine.run(".venv/bin/python -m tools.requirements --check")
+        _timed("requirements --check", seconds)
+        assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        assert proc.stdout.count("packages, every one hashed") == 4, proc.stdout
