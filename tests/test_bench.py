@@ -22,10 +22,11 @@ def test_steps_order_and_shape():
     assert [(s.run, s.bump) for s in bumps] == [(0, None), (1, "orthanc"), (2, "orthanc")]
     assert all(s.label == "orthanc on amd64" and s.build.platforms == ("amd64",) for s in bumps)
     memory = [s for s in steps if s.part == "memory"]
-    assert [(s.run, s.label) for s in memory] == [(0, "parallel"), (1, "parallel"), (1, "max-parallel 1"),
+    assert [(s.run, s.label) for s in memory] == [(0, "parallel"), (1, "parallel"), (1, "sequential"),
                                                   (1, "budget 3GiB")]
-    assert [(s.build.max_parallel, s.build.memory_budget) for s in memory] == [(2, None), (2, None), (1, None),
-                                                                              (None, "3GiB")]
+    # Sequential as the -sequential sessions are: one stage at a time, one compile job.
+    assert [(s.build.max_parallel, s.build.jobs, s.build.memory_budget) for s in memory] == [
+        (2, None, None), (2, None, None), (1, 1, None), (None, None, "3GiB")]
     assert all(s.build.stages == ("build-gdcm", "build-mysql") and s.build.platforms == ("amd64",) for s in memory)
     assert all(s.build.no_cache_filter == ("build-gdcm", "build-mysql") for s in memory)
     assert bench.summary(memory[-1].build) == ("orthanc-plugins amd64, stage build-gdcm, stage build-mysql, "
@@ -100,7 +101,7 @@ def test_summary_medians_and_ratios():
                                                          {"stage": "builder-base", "cached": True}]),
         rec("bump", 2, "orthanc on amd64", 10.0), rec("bump", 3, "orthanc on amd64", 20.0),
         rec("memory", 1, "parallel", 50.0, memory_build_peak_bytes=2 * 2**30, scheduler={"max_concurrent": 2}),
-        rec("memory", 1, "max-parallel 1", 80.0, memory_build_peak_bytes=2**30, scheduler={"max_concurrent": 1}),
+        rec("memory", 1, "sequential", 80.0, memory_build_peak_bytes=2**30, scheduler={"max_concurrent": 1}),
     ]
     headers, rows = bench_table.summarise(records)
     table = {(r[0], r[1]): dict(zip(headers, r)) for r in rows}
@@ -114,8 +115,8 @@ def test_summary_medians_and_ratios():
     assert table[("cold", "armv7 plugins")]["ratio"] == "2.00 of native"  # the same image's native build
     assert table[("cold", "amd64 plugins")]["ratio"] == ""
     assert table[("cold", "amd64 plugins")]["notes"] == "orthanc-plugins:1.10.1 (without wsi)"
-    assert table[("memory", "max-parallel 1")]["ratio"] == "0.50 of parallel"
-    assert table[("memory", "max-parallel 1")]["peak MiB"] == "1024"
+    assert table[("memory", "sequential")]["ratio"] == "0.50 of parallel"
+    assert table[("memory", "sequential")]["peak MiB"] == "1024"
 
 
 def test_latest_run():

@@ -16,8 +16,9 @@ Parts, in the order they run:
   image: only that component's stage and the assembly run, and ccache
   recompiles only the changed file (repeated; median). Run 0 rebuilds the
   unchanged image first and is not counted;
-- ``memory``: compile the named stages again, in parallel, one at a time
-  (``--max-parallel 1``) and within a memory budget: time and peak memory.
+- ``memory``: compile the named stages again, in parallel, sequentially as the
+  ``-sequential`` sessions do (one stage at a time, one compile job:
+  ``--max-parallel 1 --jobs 1``) and within a memory budget: time and peak memory.
   Only those stages' compiler caches are emptied, so their dependencies stay
   cached; run 0 of the parallel mode builds the dependencies and is not counted.
 
@@ -116,7 +117,7 @@ def steps(
         mounts = tuple(cache_mount_id(stage, warm) for stage in memory_stages)
         modes = ((0, "parallel", {"max_parallel": len(memory_stages)}),
                  (1, "parallel", {"max_parallel": len(memory_stages)}),
-                 (1, "max-parallel 1", {"max_parallel": 1}),
+                 (1, "sequential", {"max_parallel": 1, "jobs": 1}),
                  (1, f"budget {memory_budget}", {"memory_budget": memory_budget}))
         for run, label, limits in modes:
             # Stages of any component are stages of orthanc-plugins, the image that has them all.
