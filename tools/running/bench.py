@@ -69,6 +69,8 @@ def summary(request: BuildRequest) -> str:
         words.append(f"rebuilding {','.join(request.no_cache_filter)}")
     if request.max_parallel is not None:
         words.append(f"max-parallel {request.max_parallel}")
+    if request.jobs is not None:
+        words.append(f"jobs {request.jobs}")
     if request.memory_budget is not None:
         words.append(f"memory budget {request.memory_budget}")
     return ", ".join(words)
