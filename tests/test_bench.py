@@ -163,3 +163,12 @@ def test_the_bench_runs_each_step_as_a_build_request(monkeypatch, tmp_path, caps
         (("orthanc",), ("amd64",), "nochange", 0), (("orthanc",), ("amd64",), "nochange", 1)]
     assert all(r.results == results_file and r.bench.id == seen[0].bench.id for r in seen)
     assert "error: this build cannot be made" in capsys.readouterr().err
+
+
+def test_every_build_of_the_bench_reads_the_sources_folder_it_is_given(tmp_path):
+    # --sources-dir of the bench reaches its builds (a bench once ignored it, and each build looked
+    # in the default folder, found nothing and failed).
+    steps = bench.steps("1.10.1", "orthanc-plugins", ["amd64", "armv7"], "amd64", runs=1, emulate=["armv7"],
+                        bump="wsi", memory_stages=["build-gdcm", "build-mysql"], sources_dir=tmp_path)
+    assert {s.part for s in steps} == {"cold", "nochange", "bump", "memory"}
+    assert all(s.build.sources_dir == tmp_path for s in steps)

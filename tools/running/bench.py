@@ -93,11 +93,14 @@ def steps(
     memory_stages: list[str] | None = None,
     memory_budget: str = "3GiB",
     compile_stages: tuple[str, ...] = (),
+    sources_dir: Path | None = None,
 ) -> list[Step]:
-    """The bench as a list of builds (pure)."""
+    """The bench as a list of builds (pure); every build reads its sources from ``sources_dir``
+    (default: the builds' own default)."""
+    where = {"sources_dir": sources_dir} if sources_dir is not None else {}
 
     def on(arch: str, **options) -> BuildRequest:
-        return BuildRequest(set_name=set_name, images=(image,), platforms=(arch,), **options)
+        return BuildRequest(set_name=set_name, images=(image,), platforms=(arch,), **where, **options)
 
     result: list[Step] = []
     if "cold" in parts:
@@ -123,7 +126,7 @@ def steps(
                  (1, f"budget {memory_budget}", {"memory_budget": memory_budget}))
         for run, label, limits in modes:
             # Stages of any component are stages of orthanc-plugins, the image that has them all.
-            memory = BuildRequest(set_name=set_name, images=("orthanc-plugins",), platforms=(warm,),
+            memory = BuildRequest(set_name=set_name, images=("orthanc-plugins",), platforms=(warm,), **where,
                                   stages=tuple(memory_stages), no_cache_filter=tuple(memory_stages), **limits)
             result.append(Step("memory", run, label, memory, ccache=mounts if run else ()))
     if "cold" in parts:
