@@ -46,6 +46,7 @@ def test_a_normal_start_logs_no_error(image):
     assert "Orthanc has started" in text
     assert "Cannot set globale locale" not in text
     assert not images.ERROR_LINE.search(text), text
+    assert not re.search(r"^[IT]\d{4} ", text, re.M), text  # no switch set: warnings and errors only
 
 
 def test_an_own_orthanc_command_runs_with_its_own_configuration_checked(image, tmp_path):
@@ -162,8 +163,7 @@ def test_docker_stop_shuts_orthanc_down_cleanly_and_quickly(image):
 
 
 @pytest.mark.parametrize("switch,level", [("VERBOSE_ENABLED", "I"), ("TRACE_ENABLED", "T")])
-def test_switches_set_the_log_level(switch, level):
-    image = images.built("orthanc")
+def test_switches_set_the_log_level(image, switch, level):
     env, password = users()
     env[switch] = "true"
     with images.running(image, env, USER, password) as (_, container):
