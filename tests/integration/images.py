@@ -36,6 +36,11 @@ IMAGES = ("orthanc", "orthanc-plugins")
 ERROR_LINE = re.compile(r"^E\d{4} ", re.M)
 
 
+def version() -> tuple[int, ...]:
+    """The set's Orthanc version as numbers, (1, 13, 0)."""
+    return tuple(int(part) for part in VERSION.split("."))
+
+
 def ref(image: str) -> str:
     return f"{CFG.settings.registry}/{CFG.settings.namespace}/{image}:{SET}-{ARCH}"
 
@@ -61,6 +66,13 @@ def built(image: str) -> str:
 def defaults(image: str) -> set[str]:
     """What /plugins lists with no switch set."""
     return smoke.expected_plugins(image, [])
+
+
+def plugin_files(image: str) -> set[str]:
+    """The plugins in the image's plugin folder, by file name without lib and .so (Housekeeper)."""
+    out = docker("run", "--rm", "--platform", PLATFORM, "--entrypoint", "ls", image,
+                 "/usr/share/orthanc/plugins").stdout
+    return {name[3:-3] for name in out.split() if name.startswith("lib") and name.endswith(".so")}
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
