@@ -101,12 +101,16 @@ def test_emulate_runs_builders_on_the_target():
     assert "BUILDER=emulated" in pairs(cmd, "--build-arg")
 
 
-def test_registry_cache_per_image_and_platform():
+def test_registry_cache_per_image_set_and_platform():
     cmd = command(matrix.Build("1.12.7", "orthanc-plugins", ("arm64",)), cache_registry=True)
-    ref = "127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-arm64"
-    # Its own cache first, then the other image's: the core stages are the same in both.
+    ref = "127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-1.12.7-arm64"
+    # Its own cache first, then the other image's of the same set: the core stages are the same in both.
     assert pairs(cmd, "--cache-from") == [f"type=registry,ref={ref}",
-                                          "type=registry,ref=127.0.0.1:5000/orthanc/build-cache:orthanc-arm64"]
+                                          "type=registry,ref=127.0.0.1:5000/orthanc/build-cache:orthanc-1.12.7-arm64"]
+    # Another set exports elsewhere, so it never replaces this set's cached stages.
+    other = command(matrix.Build("1.13.0", "orthanc-plugins", ("arm64",)), cache_registry=True)
+    assert pairs(other, "--cache-to") == [
+        "type=registry,ref=127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-1.13.0-arm64,mode=max"]
     assert pairs(cmd, "--cache-to") == [f"type=registry,ref={ref},mode=max"]
     assert "--cache-from" not in command(matrix.Build("1.12.7", "orthanc", ("arm64",)))
 
@@ -169,4 +173,4 @@ def test_resolving_is_pure(monkeypatch):
     first = resolved(build, max_parallel=1, jobs=1, cache_registry=True, push=True)
     assert first == resolved(build, max_parallel=1, jobs=1, cache_registry=True, push=True)
     assert first.compiler == "cross" and first.output == "push" and first.limits.max_parallel == 1
-    assert first.cache_to == "type=registry,ref=127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-armv7,mode=max"
+    assert first.cache_to == "type=registry,ref=127.0.0.1:5000/orthanc/build-cache:orthanc-plugins-1.13.0-armv7,mode=max"

@@ -78,7 +78,7 @@ def _build_parser(sub) -> None:
     p.add_argument("--push", action="store_true", help="push to the registry instead of loading into docker")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument("--cache-registry", action="store_true",
-                   help="share the build cache through the registry (<namespace>/build-cache:<image>-<arch>)")
+                   help="share the build cache through the registry (<namespace>/build-cache:<image>-<set>-<arch>)")
     p.add_argument("--builder", metavar="NAME", help="buildx builder to use (default: the current one)")
     p.add_argument("--base-registry", help="where base images come from (default: versions.toml)")
     p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE, help="(default: %(default)s)")

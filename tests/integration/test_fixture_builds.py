@@ -205,7 +205,7 @@ def test_build_cache_is_shared_through_the_registry(fixture_builds, namespace):
     ns = namespace + "-cache"
     fixture_builds.build("--set", "2.0.0", "--platform", "armv7", "--image", "orthanc-plugins",
                          "--cache-registry", "--push", "--namespace", ns)
-    assert tags(f"{ns}/build-cache") == {"orthanc-plugins-armv7"}
+    assert tags(f"{ns}/build-cache") == {"orthanc-plugins-2.0.0-armv7"}
     # A second host (here: a second call) imports it; every builder stage is then cached.
     fixture_builds.build("--set", "2.0.0", "--platform", "armv7", "--image", "orthanc-plugins",
                          "--cache-registry", "--push", "--namespace", ns)

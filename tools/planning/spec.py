@@ -212,14 +212,16 @@ def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...]) ->
 
 
 def cache_ref(target: Target, build: Build, image: str | None = None) -> str:
-    """Registry cache of one image and platform(s): a later build of any set reuses unchanged stages."""
+    """Registry cache of one image of one set and platform(s): a later build of that set reuses its
+    unchanged stages.  One reference per set, since each export (``mode=max``) replaces the whole
+    reference: a build of another set must not push the stages of this one out."""
     return image_ref(target.registry, target.namespace, "build-cache",
-                     f"{image or build.image}-{'-'.join(build.platforms)}")
+                     f"{image or build.image}-{build.set_name}-{'-'.join(build.platforms)}")
 
 
 def cache_sources(target: Target, build: Build) -> tuple[str, ...]:
-    """Where a build looks for cached stages: its own reference first, then the other images' of
-    the same platform(s), since both images share the builder and core stages."""
+    """Where a build looks for cached stages: its own reference first, then the other image's of
+    the same set and platform(s), since both images share the builder and core stages."""
     return tuple(cache_ref(target, build, image) for image in (build.image, *[i for i in IMAGES if i != build.image]))
 
 
