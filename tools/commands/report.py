@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..configuration import config
 from ..errors import UsageError
-from ..paths import CHART, DEFAULT_CONFIG, REFERENCE, ROOT, TIMELINE
+from ..paths import CHART, DEFAULT_CONFIG, DEFAULT_DOCKERFILE, REFERENCE, ROOT, TIMELINE
+from ..planning import dockerfile
 from ..reporting import bench_table, report
 from .checks import check_dates, check_output, check_results_file, read_all
 
@@ -65,10 +66,11 @@ def run(request: ReportRequest) -> int:
     drawing = None  # what --chart draws, as (function, what it draws); else the build-time chart
     if request.view == "stages":
         latest = max(chosen, key=lambda r: r["end"])
-        drawing = (report.timeline, latest)
+        needs = stage_needs()
+        drawing = (lambda record, path: report.timeline(record, path, needs), latest)
         print(f"{latest['image']}:{latest['set']} {','.join(latest['platforms'])} "
               f"({latest['status']}, {latest['wall_seconds']:.0f} s, {latest['end']})")
-        headers, rows = report.stage_table(latest)
+        headers, rows = report.stage_table(latest, needs)
     elif request.view == "sequential":
         headers, rows = report.sequential_table(chosen)
     elif request.view == "sizes":
@@ -91,7 +93,7 @@ def run(request: ReportRequest) -> int:
         print(f"wrote {request.chart}")
     if request.html:
         generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        request.html.write_text(report.html_page(chosen, cfg.settings.default_set, generated))
+        request.html.write_text(report.html_page(chosen, cfg.settings.default_set, generated, stage_needs()))
         print(f"wrote {request.html}")
     return 0
 
@@ -108,6 +110,15 @@ def readme_table(reference: Path = REFERENCE) -> str:
 README_CHART_TITLE = "Build time, cold (no build cache)"
 
 
+def stage_needs(path: Path = DEFAULT_DOCKERFILE) -> dict[str, set[str]]:
+    """Each stage's stages in the project's Dockerfile (its base and what it copies from), which the
+    critical path follows; none when the Dockerfile cannot be read (timing alone then)."""
+    try:
+        return dockerfile.dependencies(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def readme_figures(default_set: str | None = None, reference: Path = REFERENCE) -> tuple[list, dict | None]:
     """What ``--readme`` draws from the committed records: [(path, figure)] for the build-time chart
     and, when a build has stage times, the timeline of ``report.timeline_record``; and that record."""
@@ -116,7 +127,7 @@ def readme_figures(default_set: str | None = None, reference: Path = REFERENCE) 
     figures = [(CHART, report.chart_figure(headers, rows, title=README_CHART_TITLE))]
     record = report.timeline_record(records, default_set)
     if record is not None:
-        figures.append((TIMELINE, report.timeline_figure(record)[0]))
+        figures.append((TIMELINE, report.timeline_figure(record, stage_needs())[0]))
     return figures, record
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,18 +98,26 @@ def render(headers: list[str], rows: list[list[str]], fmt: str) -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
-def critical_path(stages: list[dict]) -> list[str]:
-    """The chain of stages that set the build's length, from timing alone.
+def critical_path(stages: list[dict], needs: Mapping[str, Collection[str]] | None = None) -> list[str]:
+    """The chain of stages that set the build's length.
 
-    From the stage that ended last, step back each time to the stage that ended last before
-    the current one started: the stage it was waiting for.
+    From the stage that ended last, step back each time to the stage it was waiting for.  With
+    ``needs`` (each stage's stages in the Dockerfile: its base and what it copies from), that is the
+    one of them that ended last, since a stage may start early and wait in the middle (a plugin's
+    stage installs its packages, then waits for the core's framework library).  Otherwise, from timing
+    alone: the stage that ended last before the current one started.
     """
     if not stages:
         return []
+    by_name = {st["stage"]: st for st in stages}
     current = max(stages, key=lambda st: st["completed"])
     path = [current["stage"]]
     while True:
-        before = [st for st in stages if st["completed"] <= current["started"] + 0.05 and st["stage"] not in path]
+        before = [by_name[name] for name in _recorded_needs(needs or {}, current["stage"], by_name)
+                  if name not in path]
+        if not before:
+            before = [st for st in stages
+                      if st["completed"] <= current["started"] + 0.05 and st["stage"] not in path]
         if not before:
             break
         current = max(before, key=lambda st: st["completed"])
@@ -116,13 +125,30 @@ def critical_path(stages: list[dict]) -> list[str]:
     return list(reversed(path))
 
 
-def stage_table(record: dict) -> tuple[list[str], list[list[str]]]:
+def _recorded_needs(needs: Mapping[str, Collection[str]], name: str, recorded: Mapping[str, dict]) -> set[str]:
+    """The stages ``name`` needs that the record has; a stage it lacks (no steps of its own, such
+    as an alias of another) stands for what that stage needs."""
+    found: set[str] = set()
+    todo, seen = list(needs.get(name, ())), set()
+    while todo:
+        other = todo.pop()
+        if other in seen:
+            continue
+        seen.add(other)
+        if other in recorded:
+            found.add(other)
+        else:
+            todo.extend(needs.get(other, ()))
+    return found
+
+
+def stage_table(record: dict, needs: Mapping[str, Collection[str]] | None = None) -> tuple[list[str], list[list[str]]]:
     """Per-stage breakdown of one build: offset from the first stage, seconds, cached, critical."""
     stages = sorted(record.get("stages", []), key=lambda st: st["started"])
     if not stages:
         return ["stage"], []
     origin = stages[0]["started"]
-    critical = set(critical_path(stages))
+    critical = set(critical_path(stages, needs))
     rows = [[st["stage"], f"{st['started'] - origin:.1f}", f"{st['seconds']:.1f}",
              "yes" if st["cached"] else "", "*" if st["stage"] in critical else ""] for st in stages]
     return ["stage", "starts at (s)", "seconds", "cached", "critical path"], rows
@@ -379,10 +405,10 @@ def _gib(value: float) -> str:
     return f"{value / 2**30:.1f} GiB"
 
 
-def stage_bars(record: dict) -> list[Bar]:
+def stage_bars(record: dict, needs: Mapping[str, Collection[str]] | None = None) -> list[Bar]:
     """A bar per Dockerfile stage, in the order they started: cached, on the critical path, or ran."""
     stages = sorted(record.get("stages", []), key=lambda st: (st["started"], st["stage"]))
-    critical = set(critical_path(stages))
+    critical = set(critical_path(stages, needs))
     bars = []
     for st in stages:
         kind = "cached" if st["cached"] else "critical" if st["stage"] in critical else "ran"
@@ -547,11 +573,12 @@ def _timeline_figure(title: str, panels: list[tuple[str, list[Bar]]], series, me
     return figure
 
 
-def timeline_figure(record: dict):
+def timeline_figure(record: dict, needs: Mapping[str, Collection[str]] | None = None):
     """One build on a time axis: its jobs (a scheduled build) and the limits in force, a row per
     Dockerfile stage (cached stages hatched, the critical path in bold), and under them the
-    machine's memory in use.  Returns (figure, the stage names drawn, in order)."""
-    stages = stage_bars(record)
+    machine's memory in use.  ``needs``: the stages' dependencies, for the critical path.
+    Returns (figure, the stage names drawn, in order)."""
+    stages = stage_bars(record, needs)
     panels = []
     if record.get("jobs"):
         panels.append((limits_text(record), job_bars(record)))
@@ -573,9 +600,9 @@ def timeline_figure(record: dict):
     return _timeline_figure(title, panels, series, memory, note, legend), [bar.label for bar in stages]
 
 
-def timeline(record: dict, path) -> list[str]:
+def timeline(record: dict, path, needs: Mapping[str, Collection[str]] | None = None) -> list[str]:
     """Draw ``timeline_figure`` as a PNG; returns the stage names drawn."""
-    figure, names = timeline_figure(record)
+    figure, names = timeline_figure(record, needs)
     save(figure, path)
     return names
 
@@ -649,7 +676,8 @@ def html_image(figure, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def html_page(records: list[dict], default_set: str | None = None, generated: str = "") -> str:
+def html_page(records: list[dict], default_set: str | None = None, generated: str = "",
+              needs: Mapping[str, Collection[str]] | None = None) -> str:
     """One self-contained page: the build-time table and chart, the timeline of one build and its
     stages, and the latest bench run's table and timeline (all images inside the page)."""
     from html import escape
@@ -676,11 +704,11 @@ def html_page(records: list[dict], default_set: str | None = None, generated: st
     if record is None:
         parts.append("<p>No build with stage times in these records.</p>")
     else:
-        figure, _ = timeline_figure(record)
+        figure, _ = timeline_figure(record, needs)
         parts.append(f"<p>{escape(display_name(record))}, {escape(','.join(record['platforms']))} "
                      f"{escape(way(record))}, ended {escape(record['end'])}.</p>")
         parts.append(html_image(figure, f"Timeline of {display_name(record)}"))
-        stage_headers, stage_rows = stage_table(record)
+        stage_headers, stage_rows = stage_table(record, needs)
         parts.append(html_table(stage_headers, stage_rows, "stages"))
 
     run = latest_run(records)
