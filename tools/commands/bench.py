@@ -65,10 +65,11 @@ def run(request: BenchRequest) -> int:
     if "memory" in request.parts:
         schedule.jobs_for(text, "orthanc-plugins", memory_stages)  # names checked
     schedule.parse_size(request.memory_budget)
+    sources_dir = request.sources_dir.resolve()  # every build of the bench reads its sources there
     steps = bench.steps(release.name, image, platforms, here, parts=request.parts, runs=request.runs,
                         emulate=emulate, bump=bump, memory_stages=memory_stages,
                         memory_budget=request.memory_budget, compile_stages=tuple(dockerfile.compile_stages(text)),
-                        sources_dir=request.sources_dir.resolve())
+                        sources_dir=sources_dir)
     run_id = bench.bench_id()
     results_file = request.results or cfg.root / cfg.settings.results
     print(f"bench {run_id}: {len(steps)} builds of {image}:{release.name}, recorded in {results_file}")
@@ -88,7 +89,6 @@ def run(request: BenchRequest) -> int:
         except (FatalError, OSError) as exc:  # this build cannot be made; the next ones may (Ctrl-C ends the bench)
             return tell(exc)
 
-    sources_dir = request.sources_dir.resolve()  # the steps' builds read their sources there too
     pinned = {p.component.name: p for p in sources.pinned_sources(cfg, release, [image])}
     outcomes = bench.execute(steps, measure, sources_dir=sources_dir,
                              source_key=lambda name: _local_key(sources_dir, pinned[name]))

@@ -63,10 +63,10 @@ def run(request: ReportRequest) -> int:
     if not chosen:
         print("no recorded builds" + (" match" if records else f" in {', '.join(map(str, files))}"))
         return 0
+    needs = stage_needs()  # for the critical path of a build's stages (the stages view, the HTML page)
     drawing = None  # what --chart draws, as (function, what it draws); else the build-time chart
     if request.view == "stages":
         latest = max(chosen, key=lambda r: r["end"])
-        needs = stage_needs()
         drawing = (lambda record, path: report.timeline(record, path, needs), latest)
         print(f"{latest['image']}:{latest['set']} {','.join(latest['platforms'])} "
               f"({latest['status']}, {latest['wall_seconds']:.0f} s, {latest['end']})")
@@ -93,7 +93,7 @@ def run(request: ReportRequest) -> int:
         print(f"wrote {request.chart}")
     if request.html:
         generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        request.html.write_text(report.html_page(chosen, cfg.settings.default_set, generated, stage_needs()))
+        request.html.write_text(report.html_page(chosen, cfg.settings.default_set, generated, needs))
         print(f"wrote {request.html}")
     return 0
 
