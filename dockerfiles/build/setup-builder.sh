@@ -18,7 +18,7 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
   *) echo "setup-builder: unsupported target ${TARGETARCH}${TARGETVARIANT}" >&2; exit 2 ;;
 esac
 build=$(dpkg --print-architecture)
-tools="ca-certificates ccache cmake make file patch unzip python3 pkg-config protobuf-compiler"
+tools="ca-certificates ccache cmake make ninja-build file patch unzip python3 pkg-config protobuf-compiler"
 if [ "$build" = "$target" ]; then
   echo "setup-builder: native build for $target"
   apt-get update
