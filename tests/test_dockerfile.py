@@ -68,6 +68,20 @@ def test_dependencies_follow_from_and_copy_from():
     assert dockerfile.ancestors(deps, "final") == {"build-a", "builder-base"}
 
 
+def test_a_mount_from_another_stage_is_a_dependency():
+    text = TEXT + ("FROM builder-base AS fetch\n"
+                   "RUN --mount=type=bind,from=build-a,source=/out,target=/a \\\n"
+                   "    --mount=type=bind,from=src-m,target=/m true\n")
+    assert dockerfile.dependencies(text)["fetch"] == {"builder-base", "build-a"}
+    assert "src-m" in dockerfile.named_contexts(text)
+
+
+def test_real_runtime_stages_wait_for_the_packages_fetched_on_the_build_machine():
+    deps = dockerfile.dependencies(REAL.read_text())
+    assert "debs-orthanc" in deps["orthanc"] and {"runtime-base", "build-orthanc"} <= deps["debs-orthanc"]
+    assert {"debs-plugins", "plugin-files"} <= deps["orthanc-plugins"]
+
+
 def test_contexts_of_stages():
     text = TEXT.replace("RUN echo base", "COPY --from=src-x / /x").replace("RUN echo b\n", "COPY --from=src-b / /b\n")
     assert dockerfile.named_contexts(text) == {"src-b", "src-x"}
@@ -84,8 +98,9 @@ def test_real_plugin_stages_read_their_own_source_and_the_core():
 def test_the_builder_scripts_architecture_table_is_the_tools_map():
     """setup-builder.sh runs inside the builder, where the tools are not: its table of Docker's
     TARGETARCH+TARGETVARIANT to Debian's architecture must say what the one map in config says."""
-    script = (REAL.parent / "build" / "setup-builder.sh").read_text()
-    table = dict(re.findall(r"^\s+(\w+)\) target=(\w+);", script, re.M))
     expected = {oci.split("/", 1)[1].replace("/", ""): support.debian_arch
                 for oci, support in config.SUPPORTED_PLATFORMS.items()}
-    assert table == expected
+    script = (REAL.parent / "build" / "setup-builder.sh").read_text()
+    assert dict(re.findall(r"^\s+(\w+)\) target=(\w+);", script, re.M)) == expected
+    script = (REAL.parent / "build" / "fetch-debs.sh").read_text()
+    assert dict(re.findall(r"^\s+(\w+)\) arch=(\w+) ;;", script, re.M)) == expected

@@ -15,6 +15,9 @@ FROM_RE = re.compile(
     r"^FROM\s+(?:--platform=\S+\s+)?(?P<base>\S+)(?:\s+AS\s+(?P<name>\S+))?\s*$", re.I
 )
 ARG_RE = re.compile(r"^ARG\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)", re.I)
+#: What an instruction reads from another stage or a named context: ``COPY --from=NAME`` and
+#: ``RUN --mount=type=bind,from=NAME,...``.
+FROM_REF_RE = re.compile(r"(?:--|,)from=([A-Za-z0-9_.-]+)")
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,9 @@ def stages(text: str) -> tuple[list[str], list[Stage]]:
 
 
 def named_contexts(text: str) -> set[str]:
-    """Names used with --from= that are not stages: named build contexts (src-orthanc, ...)."""
+    """Names read with --from= (or a mount's from=) that are not stages: named build contexts (src-orthanc, ...)."""
     stage_names = {stage.name for stage in stages(text)[1]}
-    used = set(re.findall(r"--from=([A-Za-z0-9_.-]+)", text))
+    used = set(FROM_REF_RE.findall(text))
     return {name for name in used if name not in stage_names}
 
 
@@ -102,12 +105,12 @@ def contexts_of(text: str, wanted: list[str]) -> set[str]:
     used: set[str] = set()
     for stage, texts in _stage_instructions(text, stages(text)[1]):
         if stage.name in names:
-            used |= {c for t in texts for c in re.findall(r"--from=([A-Za-z0-9_.-]+)", t) if c in contexts}
+            used |= {c for t in texts for c in FROM_REF_RE.findall(t) if c in contexts}
     return used
 
 
 def dependencies(text: str) -> dict[str, set[str]]:
-    """Each stage's direct dependencies among the stages: its FROM base and every --from=.
+    """Each stage's direct dependencies among the stages: its FROM base and every --from= (and mount from=).
 
     A base with a variable (``builder-os-${BUILDER}``) depends on every stage it can name.
     """
@@ -117,7 +120,7 @@ def dependencies(text: str) -> dict[str, set[str]]:
     for stage, ins in _stage_instructions(text, found):
         wanted = {name for name in names if name != stage.name and _names(stage.base, name)}
         for text_ in ins:
-            wanted |= {name for name in re.findall(r"--from=([A-Za-z0-9_.-]+)", text_) if name in names}
+            wanted |= {name for name in FROM_REF_RE.findall(text_) if name in names}
         deps[stage.name] = wanted
     return deps
 
