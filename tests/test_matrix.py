@@ -65,7 +65,8 @@ def test_session_specs_cover_every_set_and_platform():
             assert f"build-{release.name}-{arch}" in names
             assert f"build-{release.name}-{arch}-sequential" in names
             assert f"smoke-{release.name}-{arch}" in names
-    assert len(names) == len(CFG.sets) * 10
+            assert f"reproduce-{release.name}-{arch}" in names
+    assert len(names) == len(CFG.sets) * 13
 
 
 def test_session_tags_select_set_or_platform():

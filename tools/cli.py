@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .commands import bench as bench_command, build, importing, plan, publish, report as report_command, smoke, validate
+from .commands import (bench as bench_command, build, importing, plan, publish, report as report_command, reproduce,
+                       smoke, validate)
 from .commands.report import ReportRequest, Selection
 from .configuration import config as config_mod
 from .errors import CAUGHT, Parser, UsageError, tell
@@ -76,6 +77,9 @@ def _build_parser(sub) -> None:
     p.add_argument("--emulate", action="store_true",
                    help="compile on the target platform (under qemu when foreign) instead of cross-compiling")
     p.add_argument("--push", action="store_true", help="push to the registry instead of loading into docker")
+    p.add_argument("--reproducible", action="store_true",
+                   help="export an OCI archive with every time stamp set to the sources' date and a provenance "
+                        "attestation, then load or push the image from it (same set, same digest)")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument("--cache-registry", action="store_true",
                    help="share the build cache through the registry (<namespace>/build-cache:<image>-<set>-<arch>)")
@@ -124,6 +128,20 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", dest="images", choices=config_mod.IMAGES,
                    help="image(s) to test (default: those present locally)")
     p.add_argument("--timeout", type=float, help="seconds to wait for Orthanc (default: 120, 900 emulated)")
+    _common(p)
+
+    p = sub.add_parser("reproduce", help="rebuild an image from nothing and compare its digest with the recorded one",
+                       description="Build one image of one set and platform with no build cache and its compiler "
+                                   "caches emptied, as a --reproducible build, and compare its manifest digest "
+                                   "with the last reproducible build's (with none recorded: build twice); on a "
+                                   "difference, list the layers and files that differ.  Exit 1 when they differ.")
+    p.add_argument("--set", dest="set_name", help="release set (default: settings.default_set)")
+    p.add_argument("--platform", help="platform name (default: the host's)")
+    p.add_argument("--image", choices=config_mod.IMAGES, help="image (default: settings.default_image)")
+    p.add_argument("--keep-compiler-cache", action="store_true", help="do not empty the compiler caches first")
+    p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE, help="(default: %(default)s)")
+    p.add_argument("--results", type=Path, help="results file (default: settings.results)")
+    _source_options(p)
     _common(p)
 
     p = sub.add_parser("report", help="tabulate recorded builds")
@@ -230,6 +248,13 @@ def dispatch(args: argparse.Namespace) -> int:
     if command == "smoke":
         return smoke.run(smoke.SmokeRequest(**_registry(args), set_name=args.set_name, platform=args.platform,
                                             images=tuple(args.images or ()), timeout=args.timeout))
+    if command == "reproduce":
+        return reproduce.run(reproduce.ReproduceRequest(
+            **_registry(args), set_name=args.set_name, platform=args.platform, image=args.image,
+            keep_compiler_cache=args.keep_compiler_cache, dockerfile=args.dockerfile, results=args.results,
+            sources_dir=args.sources_dir,
+            mirror=args.mirror, source_order=None if args.source_order is None else
+            tuple(p.strip() for p in args.source_order.split(",") if p.strip())))
     if command == "report":
         return report_command.run(ReportRequest(
             results=tuple(args.results or ()), format=args.format, view=args.view, selection=_selection(args),

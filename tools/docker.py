@@ -123,6 +123,19 @@ def login(registry: str, user: str, password: str) -> subprocess.CompletedProces
     return run(["login", registry, "--username", user, "--password-stdin"], input=password)
 
 
+def load_and_push(archive: str, tags: list[str], push: bool) -> str | None:
+    """Load a build's OCI archive into the engine (the image keeps its digests) and push its tags
+    when asked: the one error line, or None."""
+    proc = run(["load", "--input", archive])
+    if proc.returncode != 0:
+        return f"docker load of {archive}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}"
+    for tag in tags if push else []:
+        proc = run(["push", "--quiet", tag])
+        if proc.returncode != 0:
+            return f"docker push {tag}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}"
+    return None
+
+
 def create_index(tags: list[str], sources: list[str], dry_run: bool = False) -> bool:
     """``imagetools create``: one multi-platform tag (or several) from pushed images, echoed (and only
     echoed in a dry run).  It accepts the attestation indexes buildx pushes (``docker manifest`` does not)."""

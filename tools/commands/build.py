@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -16,7 +16,7 @@ from ..errors import UsageError
 from ..planning import buildx, dockerfile, schedule, sources
 from ..planning.spec import BuildRequest, BuildSpec, Facts, builds_of, resolve, target_of
 from ..publishing.credentials import login_from_environment
-from ..running import machine, results, runner
+from ..running import machine, oci, results, runner
 from .checks import (check_dockerfile, check_memory_budget, check_results_file, check_set_name, check_stage_names,
                      check_target)
 
@@ -109,7 +109,10 @@ def specs_for(cfg: Config, request: BuildRequest, host_platform: str, facts: Cal
     """The request resolved, with its sources (fetched unless it is a dry run); ``facts`` are gathered
     once the request is known to be good."""
     contexts = source_contexts(cfg, request, builds_of(cfg, request, host_platform), say)
-    return resolve(cfg, request, facts(), contexts, request.dockerfile.read_text())
+    trees = [Path(path) for name, path in contexts.items()
+             if name.startswith(sources.context_name("")) and Path(path).is_dir()]
+    known = replace(facts(), source_date_epoch=sources.source_date(trees))
+    return resolve(cfg, request, known, contexts, request.dockerfile.read_text())
 
 
 def job_commands(spec: BuildSpec, log_base: Path, say: Callable[[str], None] = print) -> dict[str, list[str]]:
@@ -149,6 +152,27 @@ def record_of(spec: BuildSpec, host_info: dict) -> dict:
         record["without"] = list(spec.without)
     if spec.bench:
         record["bench"] = asdict(spec.bench)
+    return record
+
+
+def deliver(spec: BuildSpec, archive: Path, record: dict) -> dict:
+    """A reproducible build's image, from its OCI archive into the engine and, when pushing, the
+    registry; the record gains each platform's manifest digest (what two builds compare)."""
+    try:
+        with oci.Archive(archive) as read:
+            digests = read.platform_digests()
+            configs = {platform: read.config_digest(digest) for platform, digest in digests.items()}
+    except (oci.ArchiveError, KeyError, ValueError) as exc:
+        return {**record, "status": "failed", "exit_code": 1, "errors": [*record["errors"], str(exc)]}
+    record = {**record, "reproducible": True, "archive": str(archive), "source_date_epoch":
+              int(spec.build_args["SOURCE_DATE_EPOCH"]) if "SOURCE_DATE_EPOCH" in spec.build_args else None,
+              "platform_digests": {arch: digests.get(oci_platform) for arch, oci_platform
+                                   in zip(spec.arches, spec.platforms)}}
+    if len(spec.platforms) == 1 and spec.platforms[0] in configs:
+        record["config_digest"] = configs[spec.platforms[0]]
+    error = docker.load_and_push(str(archive), list(spec.tags), spec.pushed)
+    if error:
+        return {**record, "status": "failed", "exit_code": 1, "errors": [*record["errors"], error]}
     return record
 
 
@@ -196,10 +220,14 @@ def run_one(cfg: Config, spec: BuildSpec, commands: dict[str, list[str]], record
             log_base: Path) -> dict:
     """Run one build's jobs, record it, tell its outcome; the record."""
     metadata = log_base.with_name(f"{log_base.name}.metadata.json")
-    finish = None
-    if not spec.pushed and not spec.only_stages and len(spec.arches) == 1:
-        ref, oci = spec.tags[0], spec.platforms[0]
-        finish = lambda rec: {**rec, "size_bytes": docker.size_bytes(ref, oci)}  # noqa: E731
+    sized = not spec.pushed and not spec.only_stages and len(spec.arches) == 1
+
+    def finish(rec: dict) -> dict:
+        if spec.reproducible:
+            rec = deliver(spec, buildx.archive_of(metadata), rec)
+        if sized and rec["status"] == "ok":
+            rec = {**rec, "size_bytes": docker.size_bytes(spec.tags[0], spec.platforms[0])}
+        return rec
     if spec.jobs is not None:
         known = schedule.estimates_from(results.read(results_file)[0], spec.arches[0], spec.compiler) \
             if len(spec.arches) == 1 else {}

@@ -90,7 +90,7 @@ class SessionSpec:
     """A nox session: its name, what it builds or tests, its tags and its description."""
 
     name: str
-    command: str  # build or smoke
+    command: str  # build, smoke or reproduce
     set_name: str
     platform: str | None  # None: every platform of the set, in one buildx call
     tags: tuple[str, ...]
@@ -119,6 +119,11 @@ def session_specs(config: Config) -> list[SessionSpec]:
                 f"smoke-{name}-{arch}", "smoke", name, arch,
                 ("smoke",),
                 f"Smoke-test the built {name}-{arch} images (emulated where not native).",
+            ))
+            specs.append(SessionSpec(
+                f"reproduce-{name}-{arch}", "reproduce", name, arch,
+                ("reproduce",),
+                f"Rebuild the {name}-{arch} image from nothing and compare its digest with the recorded one.",
             ))
             specs.append(SessionSpec(
                 f"build-{name}-{arch}-sequential", "build", name, arch,

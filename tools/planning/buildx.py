@@ -10,6 +10,23 @@ from pathlib import Path
 from .spec import BuildSpec
 
 
+def archive_of(metadata_file: Path) -> Path:
+    """Where a reproducible build writes its OCI archive: beside its metadata file."""
+    return metadata_file.with_name(metadata_file.name.removesuffix(".metadata.json") + ".oci.tar")
+
+
+def output(spec: BuildSpec, metadata_file: Path) -> list[str]:
+    if spec.output == "cacheonly":
+        return ["--output", "type=cacheonly"]
+    if not spec.reproducible:
+        return [f"--{spec.output}"]
+    # The docker driver unpacks what it loads, which rules out rewrite-timestamp: the image goes to
+    # an archive first, and the build command loads (and pushes) it from there.
+    names = ",".join(spec.tags)
+    return ["--provenance", "mode=max",
+            "--output", f'type=oci,dest={archive_of(metadata_file)},"name={names}",rewrite-timestamp=true']
+
+
 def command(spec: BuildSpec, metadata_file: Path) -> list[str]:
     cmd = ["docker", "buildx", "build"]
     if spec.docker_context:
@@ -37,7 +54,7 @@ def command(spec: BuildSpec, metadata_file: Path) -> list[str]:
         cmd += ["--cache-to", spec.cache_to]
     cmd += ["--metadata-file", str(metadata_file)]
     cmd += ["--progress", "rawjson"]
-    cmd += ["--output", "type=cacheonly"] if spec.output == "cacheonly" else [f"--{spec.output}"]
+    cmd += output(spec, metadata_file)
     if spec.no_cache:
         cmd += ["--no-cache"]
     if spec.no_cache_filter:

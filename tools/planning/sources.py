@@ -22,6 +22,7 @@ naming the set, the component and every provider's reason.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import os
 import re
@@ -447,10 +448,58 @@ def fetch_mercurial(root: Path, item: PinnedSource) -> Path:
                                fresh=clone)
         if proc.returncode != 0:
             raise SourceError(f"hg clone of branch {item.pin.branch} failed: {_last_line(proc.stderr)}")
+        date = _run(["hg", "log", "-R", str(clone), "-r", ".", "--template", "{date|hgdate}"])
         shutil.rmtree(clone / ".hg", ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if date.returncode == 0 and date.stdout.split():
+            # A checkout's files are dated when cloned: the changeset's date is the source's.
+            _date_stamp(target).write_text(date.stdout.split()[0] + "\n")
         clone.rename(target)
     return target
+
+
+def _date_stamp(path: Path) -> Path:
+    """Beside a Mercurial tree: its changeset's date (seconds since the epoch)."""
+    return path.with_name(path.name + ".date")
+
+
+CHANGELOG_DATE_RE = re.compile(r"^ -- .*?>  (?P<date>.+)$", re.M)
+
+
+def source_date(trees: list[Path]) -> int | None:
+    """The date of a set's sources, for SOURCE_DATE_EPOCH: the newest of their trees' dates, each
+    the same wherever and whenever the pin is fetched.  A Mercurial tree's is its changeset's, a
+    Debian source package's its changelog's newest entry (patches are applied when it is unpacked,
+    which dates the files they touch), an archive's its newest file's (unpacking keeps the dates).
+    None when there is no tree."""
+    dates = []
+    for tree in trees:
+        stamp = _read(_date_stamp(tree))
+        changelog = tree / "debian" / "changelog"
+        if stamp.isdigit():
+            dates.append(int(stamp))
+        elif changelog.is_file():
+            match = CHANGELOG_DATE_RE.search(changelog.read_text(errors="replace"))
+            if match:
+                try:
+                    dates.append(int(email.utils.parsedate_to_datetime(match.group("date")).timestamp()))
+                    continue
+                except (TypeError, ValueError):
+                    pass
+            dates.append(_newest_file(tree))
+        else:
+            dates.append(_newest_file(tree))
+    return max(dates) if dates else None
+
+
+def _newest_file(tree: Path) -> int:
+    newest = 0
+    for folder, _, files in os.walk(tree):
+        for name in files:
+            info = os.lstat(os.path.join(folder, name))
+            if not os.path.islink(os.path.join(folder, name)):
+                newest = max(newest, int(info.st_mtime))
+    return newest
 
 
 THIRD_PARTY_RE = re.compile(r"https?://[A-Za-z0-9.:/_-]*(?:ThirdPartyDownloads|third-party-downloads)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -70,6 +71,7 @@ class BuildRequest:
     config: Path = DEFAULT_CONFIG
     dry_run: bool = False
     bench: BenchMark | None = None
+    reproducible: bool = False  # an OCI archive with timestamps clamped, then loaded or pushed
 
     @property
     def scheduled(self) -> bool:
@@ -114,6 +116,7 @@ class Facts:
     source_url: str = ""
     docker_context: bool = False  # the builder is a docker context (its docker driver)
     jobs_file: Path = Path("<logs>/<build>.jobs")  # where the compile jobs per stage are written
+    source_date_epoch: int | None = None  # the set's sources' date (``sources.source_date``)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ class BuildSpec:
     libraries: str  # system or static
     without: tuple[str, ...] = ()
     only_stages: tuple[str, ...] = ()
+    # Exported as an OCI archive with every timestamp clamped to SOURCE_DATE_EPOCH (BuildKit's
+    # rewrite-timestamp) and a provenance attestation, then loaded or pushed from that archive.
+    reproducible: bool = False
     bench: BenchMark | None = field(default=None, compare=False)
 
     @property
@@ -167,7 +173,7 @@ class BuildSpec:
     def stage(self, stage: str, no_cache_filter: tuple[str, ...]) -> "BuildSpec":
         """The build of one stage into the cache alone: no tags, labels or cache export."""
         return replace(self, target=stage, tags=(), labels={}, cache_to=None, output="cacheonly", no_cache=False,
-                       no_cache_filter=no_cache_filter)
+                       no_cache_filter=no_cache_filter, reproducible=False)
 
     def as_json(self) -> dict:
         """The spec as JSON values (``plan --format json``)."""
@@ -178,12 +184,16 @@ class BuildSpec:
         return json.loads(json.dumps(data, default=str))
 
 
-def build_args(cfg: Config, set_name: str, base_registry: str, emulate: bool, static: bool) -> dict[str, str]:
+def build_args(cfg: Config, set_name: str, base_registry: str, emulate: bool, static: bool,
+               source_date_epoch: int | None = None) -> dict[str, str]:
     release = cfg.release_set(set_name)
     args = {
         "BASE_IMAGE": cfg.base_image(release, base_registry),
         "BUILDER": "emulated" if emulate else "cross",
     }
+    if source_date_epoch is not None:
+        # BuildKit dates the image config and its history from it, and clamps file times to it.
+        args["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
     if static:
         args["LIBRARIES"] = "static"
     for name in COMPONENTS:
@@ -197,7 +207,7 @@ def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...]) ->
         f"{OCI}.title": build.image,
         f"{OCI}.version": build.set_name,
         f"{OCI}.revision": facts.revision,
-        f"{OCI}.created": facts.created,
+        f"{OCI}.created": created(facts),
     }
     if facts.source_url:
         result[f"{OCI}.source"] = facts.source_url
@@ -209,6 +219,14 @@ def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...]) ->
     if left_out:
         result[f"{LABEL_PREFIX}.without"] = ",".join(left_out)
     return result
+
+
+def created(facts: Facts) -> str:
+    """The images' creation date: their sources' date when known (the same set gives the same label,
+    whenever it is built), else the build's time."""
+    if facts.source_date_epoch is None:
+        return facts.created
+    return datetime.fromtimestamp(facts.source_date_epoch, timezone.utc).isoformat(timespec="seconds")
 
 
 def cache_ref(target: Target, build: Build, image: str | None = None) -> str:
@@ -246,6 +264,8 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
     base_registry = cfg.settings.base_registry if request.base_registry is None else request.base_registry
     without = tuple(sorted(request.without))
     left_out = [f"{BUILDER_PREFIX}{name}" for name in without]
+    if request.reproducible and facts.source_date_epoch is None:
+        facts = replace(facts, source_date_epoch=0)  # no source to date it: the epoch, the same every time
     specs = []
     for build in builds_of(cfg, request, facts.host_platform):
         compiler = ("native" if all(p == facts.host_platform for p in build.platforms)
@@ -259,7 +279,8 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             dockerfile=request.dockerfile.resolve(),
             context=(request.context or request.dockerfile.resolve().parent).resolve(),
             target=build.image,
-            build_args=build_args(cfg, build.set_name, base_registry, request.emulate, request.static),
+            build_args=build_args(cfg, build.set_name, base_registry, request.emulate, request.static,
+                                  facts.source_date_epoch),
             contexts=dict(sorted(contexts.items())),
             tags=(image_ref(target.registry, target.namespace, build.image, build.tag),),
             labels=labels(cfg, build, facts, left_out_contexts(contexts)),
@@ -280,6 +301,7 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             without=spec_without,
             only_stages=tuple(request.stages),
             bench=request.bench,
+            reproducible=request.reproducible and not request.stages,
         ))
     return specs
 

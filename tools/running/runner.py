@@ -33,12 +33,24 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
 
-def digest_from(metadata_file: Path) -> str | None:
+def _metadata(metadata_file: Path) -> dict:
     try:
         data = json.loads(metadata_file.read_text())
     except (OSError, json.JSONDecodeError):
-        return None
-    return data.get("containerimage.digest")
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def digest_from(metadata_file: Path) -> str | None:
+    return _metadata(metadata_file).get("containerimage.digest")
+
+
+def metadata_facts(metadata_file: Path) -> dict:
+    """What buildx's metadata file says of a finished build besides its digest: the image config's
+    digest and the build's reference (``buildx history``)."""
+    data = _metadata(metadata_file)
+    return {key: data[field] for key, field in (("config_digest", "containerimage.config.digest"),
+                                                ("build_ref", "buildx.build.ref")) if data.get(field)}
 
 
 def stream_build(cmd: list[str], raw_log: Path, emit: Callable[[str], None],
@@ -130,6 +142,7 @@ def run(
         "status": _status(code, tracker, interrupted),
         "exit_code": code,
         "digest": digest_from(metadata_file) if code == 0 else None,
+        **(metadata_facts(metadata_file) if code == 0 else {}),
         "stages": [stage.as_dict() for stage in tracker.stages()],
         "ccache": tracker.ccache,
         "errors": tracker.errors(),
@@ -239,6 +252,7 @@ def run_scheduled(
         "status": status,
         "exit_code": 0 if status == "ok" else 1,
         "digest": digest_from(metadata_file) if final_ok and graph.final else None,
+        **(metadata_facts(metadata_file) if final_ok and graph.final else {}),
         "stages": merge_stages(trackers),
         "ccache": {stage: hits for t in trackers for stage, hits in t.ccache.items()},
         "errors": [e for j in failed for e in j["errors"]],

@@ -1,0 +1,72 @@
+"""Reproducible builds of the fixture Dockerfile with real buildx, a real registry and docker load:
+two builds from nothing give one digest, a changed pin gives another (and the files that differ
+are named), and a pushed image's provenance is readable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import FIXTURE, REGISTRY, docker, tools_cli
+
+
+def reproduce(namespace: str, results, config=FIXTURE / "versions.toml", *args: str):
+    return tools_cli("reproduce", "--config", str(config), "--dockerfile", str(FIXTURE / "Dockerfile"),
+                     "--results", str(results), "--namespace", namespace, "--set", "2.0.0", "--platform", "amd64",
+                     "--image", "orthanc-plugins", "--keep-compiler-cache", *args)
+
+
+@pytest.fixture(scope="module")
+def twice(namespace, tmp_path_factory):
+    """``reproduce`` with no earlier record: two builds from nothing, compared."""
+    results = tmp_path_factory.mktemp("reproduce") / "builds.jsonl"
+    proc = reproduce(f"{namespace}-rep", results)
+    return proc, results
+
+
+def records(results) -> list[dict]:
+    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+
+
+def test_two_builds_from_nothing_give_one_digest(twice, namespace):
+    proc, results = twice
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "building it twice" in proc.stdout
+    first, second = records(results)
+    for record in (first, second):
+        assert record["status"] == "ok" and record["reproducible"] and record["no_cache"]
+        assert record["source_date_epoch"] == 0  # the fixture has no source to date it
+        assert record["config_digest"].startswith("sha256:") and record["build_ref"]
+    assert first["platform_digests"]["amd64"] == second["platform_digests"]["amd64"]
+    assert f"is reproducible: {second['platform_digests']['amd64']}" in proc.stdout
+    # The image was loaded from the archive as it is (its index: the image and its provenance).
+    ref = f"{REGISTRY}/{namespace}-rep/orthanc-plugins:2.0.0-amd64"
+    assert docker("image", "inspect", "--format", "{{.Id}}", ref).strip() == second["digest"]
+    assert docker("image", "inspect", "--format", "{{.Created}}", ref).startswith("1970-01-01")
+
+
+def test_a_changed_pin_changes_the_digest_and_the_file_is_named(twice, namespace, tmp_path):
+    proc, results = twice
+    assert proc.returncode == 0
+    changed = tmp_path / "versions.toml"
+    text = (FIXTURE / "versions.toml").read_text()
+    assert 'wsi = "9.6"' in text
+    changed.write_text(text.replace('wsi = "9.6"', 'wsi = "9.7"', 1))
+    proc = reproduce(f"{namespace}-rep", results, changed)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "orthanc-plugins:2.0.0-amd64 differs" in proc.stdout
+    assert "/usr/share/orthanc/plugins/wsi/branch: content\n" in proc.stdout
+    last = records(results)[-1]
+    assert last["platform_digests"]["amd64"] != records(results)[0]["platform_digests"]["amd64"]
+
+
+def test_a_pushed_reproducible_image_carries_its_provenance(fixture_builds, namespace):
+    fixture_builds.build("--set", "2.0.0", "--platform", "amd64", "--image", "orthanc", "--reproducible", "--push")
+    ref = f"{REGISTRY}/{fixture_builds.repo('orthanc')}:2.0.0-amd64"
+    provenance = json.loads(docker("buildx", "imagetools", "inspect", ref, "--format", "{{json .Provenance}}"))
+    slsa = provenance["linux/amd64"]["SLSA"] if "linux/amd64" in provenance else provenance["SLSA"]
+    assert slsa["invocation"]["parameters"]["frontend"] == "dockerfile.v0"
+    record = [r for r in fixture_builds.records() if r.get("reproducible") and r["pushed"]][-1]
+    pushed = json.loads(docker("buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"))
+    assert record["platform_digests"]["amd64"] in {m["digest"] for m in pushed["manifests"]}
