@@ -123,6 +123,17 @@ def test_size_table():
     assert rows == [["1.10.1", "orthanc", "182", "144"]]
 
 
+def test_digest_table_prefers_the_platform_digest_of_a_reproducible_build():
+    records = [rec("orthanc", "amd64", 1.0, digest="sha256:old", end="1"),
+               rec("orthanc", "amd64", 1.0, digest="sha256:index", end="2", reproducible=True,
+                   platform_digests={"amd64": "sha256:image"}, source_date_epoch=1786000000),
+               rec("orthanc", "armv7", 1.0, digest="sha256:arm", end="3")]
+    headers, rows = report.digest_table(records)
+    assert headers[:6] == ["set", "image", "platform", "digest", "reproducible", "sources' date"]
+    assert [row[:6] for row in rows] == [["1.10.1", "orthanc", "amd64", "sha256:image", "yes", "2026-08-06"],
+                                         ["1.10.1", "orthanc", "armv7", "sha256:arm", "no", ""]]
+
+
 def test_chart_is_a_png(tmp_path):
     headers, rows = report.build_table(RECORDS)
     path = tmp_path / "times.png"

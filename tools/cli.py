@@ -157,7 +157,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="DATE", help="builds that ended on or before DATE (a date: the whole day)")
     p.add_argument("--view", choices=report_command.VIEWS, default="times",
                    help="times: the build-time table; stages: the latest build's stages and critical path; "
-                        "sequential: sequential against parallel; sizes: image sizes; bench: the latest bench run")
+                        "sequential: sequential against parallel; sizes: image sizes; digests: each image's latest digest; "
+                        "bench: the latest bench run")
     p.add_argument("--chart", type=Path, metavar="PNG",
                    help="also draw a PNG: the build-time chart; with --view stages the timeline of that build "
                         "(stages, jobs, memory in use); with --view bench the bench run's timeline")

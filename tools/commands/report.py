@@ -13,7 +13,7 @@ from ..planning import dockerfile
 from ..reporting import bench_table, report
 from .checks import check_dates, check_output, check_results_file, read_all
 
-VIEWS = ("times", "stages", "sequential", "sizes", "bench")
+VIEWS = ("times", "stages", "sequential", "sizes", "digests", "bench")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ def run(request: ReportRequest) -> int:
         headers, rows = report.sequential_table(chosen)
     elif request.view == "sizes":
         headers, rows = report.size_table(chosen)
+    elif request.view == "digests":
+        headers, rows = report.digest_table(chosen)
     elif request.view == "bench":
         run_records = bench_table.latest_run(chosen)
         if run_records:

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from tabulate import tabulate
 
@@ -193,6 +193,24 @@ def size_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     rows = [[set_name, image, *[mib(by[c]["size_bytes"]) if c in by else "" for c in columns]]
             for (set_name, image), by in sorted(latest.items())]
     return ["set", "image", *[f"{c} MiB" for c in columns]], rows
+
+
+def digest_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The latest successful build of each set, image and platform: its digest (the platform's image
+    manifest for a reproducible build, which a later one must match), whether it was reproducible, and
+    the sources' date it carries."""
+    latest: dict[tuple[str, str, str], dict] = {}
+    for record in sorted(records, key=lambda r: r["end"]):
+        if record["status"] == "ok" and len(record["platforms"]) == 1 and record.get("digest"):
+            latest[(record["set"], image_label(record), record["platforms"][0])] = record
+    rows = []
+    for (set_name, image, platform), record in sorted(latest.items()):
+        digest = (record.get("platform_digests") or {}).get(platform) or record["digest"]
+        epoch = record.get("source_date_epoch")
+        date = datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d") if epoch is not None else ""
+        rows.append([set_name, image, platform, digest, "yes" if record.get("reproducible") else "no", date,
+                     record["end"][:16]])
+    return ["set", "image", "platform", "digest", "reproducible", "sources' date", "built"], rows
 
 
 # --- charts -----------------------------------------------------------------------------
