@@ -70,6 +70,18 @@ def test_the_sources_date_is_each_trees_own_and_the_newest_wins(tmp_path):
     assert sources.source_date([]) is None
 
 
+def test_each_component_is_labelled_with_where_its_source_came_from(tmp_path):
+    (tmp_path / "mirror-Orthanc-1.13.0").mkdir()
+    (tmp_path / "mirror-Orthanc-1.13.0.sha256").write_text("ab" * 32 + "\n")
+    (tmp_path / "debian-1.12.7+dfsg-4").mkdir()
+    assert sources.origin(tmp_path / "mirror-Orthanc-1.13.0") == "mirror sha256:" + "ab" * 32
+    assert sources.origin(tmp_path / "debian-1.12.7+dfsg-4") == "debian 1.12.7+dfsg-4"
+    facts = replace(FACTS, origins=(("orthanc", "mirror sha256:" + "ab" * 32),))
+    spec = resolved(matrix.Build("1.13.0", "orthanc", ("amd64",)), facts=facts)
+    assert spec.labels["org.orthanc-images.orthanc.source"] == "mirror sha256:" + "ab" * 32
+    assert "org.orthanc-images.wsi.source" not in spec.labels
+
+
 def _blob(root: Path, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
     (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)

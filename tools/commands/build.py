@@ -109,9 +109,10 @@ def specs_for(cfg: Config, request: BuildRequest, host_platform: str, facts: Cal
     """The request resolved, with its sources (fetched unless it is a dry run); ``facts`` are gathered
     once the request is known to be good."""
     contexts = source_contexts(cfg, request, builds_of(cfg, request, host_platform), say)
-    trees = [Path(path) for name, path in contexts.items()
-             if name.startswith(sources.context_name("")) and Path(path).is_dir()]
-    known = replace(facts(), source_date_epoch=sources.source_date(trees))
+    trees = {name.removeprefix(sources.context_name("")): Path(path) for name, path in contexts.items()
+             if name.startswith(sources.context_name("")) and Path(path).is_dir()}
+    known = replace(facts(), source_date_epoch=sources.source_date(list(trees.values())),
+                    origins=tuple((name, sources.origin(tree)) for name, tree in sorted(trees.items())))
     return resolve(cfg, request, known, contexts, request.dockerfile.read_text())
 
 

@@ -492,6 +492,19 @@ def source_date(trees: list[Path]) -> int | None:
     return max(dates) if dates else None
 
 
+def origin(tree: Path) -> str:
+    """Where a fetched tree came from, for the image's labels: its provider and what pins it, e.g.
+    ``mirror sha256:<hex>`` (the archive checked), ``debian 1.12.7+dfsg-4``, ``mercurial`` (the
+    branch, labelled beside it)."""
+    provider, _, rest = tree.name.partition("-")
+    sha256 = _read(_stamp(tree))
+    if sha256:
+        return f"{provider} sha256:{sha256}"
+    if provider == "debian":
+        return f"debian {rest}"
+    return provider
+
+
 def _newest_file(tree: Path) -> int:
     newest = 0
     for folder, _, files in os.walk(tree):

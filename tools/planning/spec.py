@@ -117,6 +117,7 @@ class Facts:
     docker_context: bool = False  # the builder is a docker context (its docker driver)
     jobs_file: Path = Path("<logs>/<build>.jobs")  # where the compile jobs per stage are written
     source_date_epoch: int | None = None  # the set's sources' date (``sources.source_date``)
+    origins: tuple[tuple[str, str], ...] = ()  # (component, where its source came from: ``sources.origin``)
 
 
 @dataclass(frozen=True)
@@ -212,9 +213,12 @@ def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...]) ->
     if facts.source_url:
         result[f"{OCI}.source"] = facts.source_url
     left_out = sorted(without) if build.image != "orthanc" else []
+    origins = dict(facts.origins)
     for name in COMPONENTS:
         if name not in left_out:
             result[f"{LABEL_PREFIX}.{name}.version"] = release.pins[name].version
+            if name in origins:
+                result[f"{LABEL_PREFIX}.{name}.source"] = origins[name]
     result[f"{LABEL_PREFIX}.base"] = release.base
     if left_out:
         result[f"{LABEL_PREFIX}.without"] = ",".join(left_out)
