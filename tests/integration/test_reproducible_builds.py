@@ -61,12 +61,17 @@ def test_a_changed_pin_changes_the_digest_and_the_file_is_named(twice, namespace
     assert last["platform_digests"]["amd64"] != records(results)[0]["platform_digests"]["amd64"]
 
 
-def test_a_pushed_reproducible_image_carries_its_provenance(fixture_builds, namespace):
-    fixture_builds.build("--set", "2.0.0", "--platform", "amd64", "--image", "orthanc", "--reproducible", "--push")
-    ref = f"{REGISTRY}/{fixture_builds.repo('orthanc')}:2.0.0-amd64"
+def test_a_pushed_reproducible_image_carries_its_provenance(namespace, tmp_path):
+    # A results file and a namespace of its own: the shared fixture builds count their pushed records.
+    results = tmp_path / "builds.jsonl"
+    tools_cli("build", "--config", str(FIXTURE / "versions.toml"), "--dockerfile", str(FIXTURE / "Dockerfile"),
+              "--results", str(results), "--namespace", f"{namespace}-prov", "--set", "2.0.0",
+              "--platform", "amd64", "--image", "orthanc", "--reproducible", "--push", check=True)
+    ref = f"{REGISTRY}/{namespace}-prov/orthanc:2.0.0-amd64"
     provenance = json.loads(docker("buildx", "imagetools", "inspect", ref, "--format", "{{json .Provenance}}"))
     slsa = provenance["linux/amd64"]["SLSA"] if "linux/amd64" in provenance else provenance["SLSA"]
     assert slsa["invocation"]["parameters"]["frontend"] == "dockerfile.v0"
-    record = [r for r in fixture_builds.records() if r.get("reproducible") and r["pushed"]][-1]
+    record = records(results)[-1]
+    assert record["reproducible"] and record["pushed"]
     pushed = json.loads(docker("buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"))
     assert record["platform_digests"]["amd64"] in {m["digest"] for m in pushed["manifests"]}
