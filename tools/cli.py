@@ -213,13 +213,18 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _providers(text: str) -> list[str]:
+    """``--source a,b``: the providers in order."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 def build_request(args: argparse.Namespace) -> BuildRequest:
     """The build options as a request: lists split, ``--sequential`` as the limits it stands for."""
     values = dict(vars(args))
     if values.get("no_cache_filter") is not None:
         values["no_cache_filter"] = values["no_cache_filter"].split(",")
     if values.get("source_order") is not None:
-        values["source_order"] = [p.strip() for p in values["source_order"].split(",") if p.strip()]
+        values["source_order"] = _providers(values["source_order"])
     if values.pop("sequential", False):
         if values.get("max_parallel") not in (None, 1):
             raise UsageError(f"--sequential means --max-parallel 1, not {values['max_parallel']}")
@@ -253,9 +258,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return reproduce.run(reproduce.ReproduceRequest(
             **_registry(args), set_name=args.set_name, platform=args.platform, image=args.image,
             keep_compiler_cache=args.keep_compiler_cache, dockerfile=args.dockerfile, results=args.results,
-            sources_dir=args.sources_dir,
-            mirror=args.mirror, source_order=None if args.source_order is None else
-            tuple(p.strip() for p in args.source_order.split(",") if p.strip())))
+            sources_dir=args.sources_dir, mirror=args.mirror,
+            source_order=None if args.source_order is None else tuple(_providers(args.source_order))))
     if command == "report":
         return report_command.run(ReportRequest(
             results=tuple(args.results or ()), format=args.format, view=args.view, selection=_selection(args),

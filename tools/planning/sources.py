@@ -27,6 +27,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -510,7 +511,7 @@ def _newest_file(tree: Path) -> int:
     for folder, _, files in os.walk(tree):
         for name in files:
             info = os.lstat(os.path.join(folder, name))
-            if not os.path.islink(os.path.join(folder, name)):
+            if not stat.S_ISLNK(info.st_mode):
                 newest = max(newest, int(info.st_mtime))
     return newest
 
