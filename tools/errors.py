@@ -22,6 +22,11 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def last_line(output: str, default: str = "no message") -> str:
+    """The last line of a program's error output: what it says went wrong, in one line."""
+    return (output.strip().splitlines() or [default])[-1]
+
+
 class FatalError(Exception):
     """An error that ends the command with ``exit_code``: the message is one line."""
 

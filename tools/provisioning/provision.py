@@ -43,7 +43,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import docker
-from ..errors import EXIT_FAILED, FatalError, one_line, tell
+from ..errors import EXIT_FAILED, FatalError, last_line, one_line, tell
 from ..configuration import config as config_mod
 from . import programs
 from ..configuration.config import SUPPORTED_PLATFORMS, ConfigError
@@ -233,7 +233,7 @@ def apt_install(packages: list[str] | tuple[str, ...], *, allowed_upgrades: set[
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
     simulation = subprocess.run([*cmd[:2], "-s", *cmd[2:]], capture_output=True, text=True, env=apt_env())
     if simulation.returncode != 0:
-        reason = (simulation.stderr.strip().splitlines() or ["no message"])[-1]
+        reason = last_line(simulation.stderr)
         raise ProvisionError(f"apt cannot install {' '.join(missing)}: {reason}")
     risky = upgrades_in(simulation.stdout, allowed_upgrades | {p.split("/")[0] for p in packages})
     if risky:
@@ -482,7 +482,7 @@ def simulate(log: Path) -> int:  # noqa: C901 - one pass over the steps, then ov
             proc = sh(["apt-get", *options, "install", "-s", "-q", "--no-install-recommends", *packages],
                       env=apt_env(), check=False, quiet=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             if proc.returncode != 0:
-                reason = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+                reason = last_line(proc.stderr)
                 print(f"error: provision: step '{step}': apt cannot install {' '.join(packages)}: {reason}",
                       file=sys.stderr)
                 failed = True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from .. import docker
-from ..errors import FatalError
+from ..errors import FatalError, last_line
 
 USER_VAR = "REGISTRY_USER"
 PASSWORD_VAR = "REGISTRY_PASSWORD"
@@ -32,6 +32,6 @@ def login_from_environment(registry: str, environ: dict | None = None) -> bool:
     print(f"    logging in to {registry} as {user} (password from {PASSWORD_VAR})", flush=True)
     proc = docker.login(registry, user, password)
     if proc.returncode != 0:
-        message = (proc.stderr.strip().splitlines() or ["no message"])[-1].replace(password, "***")
+        message = last_line(proc.stderr).replace(password, "***")
         raise CredentialError(f"docker login {registry} as {user} failed: {message}")
     return True
