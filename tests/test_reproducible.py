@@ -163,3 +163,16 @@ def test_reproduce_compares_with_the_last_reproducible_build_of_the_same_image()
     same, line = reproduce.verdict(records[0].data, {**records[0].data, "platform_digests": {"amd64": "sha256:bb"}},
                                    "amd64")
     assert not same and "differs: sha256:bb now, sha256:aa from the build of first" in line
+
+
+def test_a_differing_label_is_named_with_both_values():
+    first = {"architecture": "amd64", "created": "1970-01-01T00:00:00Z", "rootfs": {"diff_ids": ["a"]},
+             "config": {"Labels": {"org.opencontainers.image.revision": "abc", "same": "x"}, "User": "999:0"}}
+    second = {"architecture": "amd64", "created": "2026-11-30T00:00:00Z", "rootfs": {"diff_ids": ["b"]},
+              "config": {"Labels": {"org.opencontainers.image.revision": "def", "same": "x"}, "User": "0"}}
+    assert oci.config_differences(first, second) == [
+        "image config: config.Labels.org.opencontainers.image.revision: 'abc' against 'def'",
+        "image config: config.User differs",
+        "image config: created differs",
+    ]
+    assert oci.config_differences(first, first) == []

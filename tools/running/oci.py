@@ -122,6 +122,31 @@ def entry_difference(a: Entry, b: Entry) -> str:
     return ", ".join(said)
 
 
+def config_differences(first: dict, second: dict) -> list[str]:
+    """The image config's keys that differ (pure), one level down where the value is a table (a
+    label by its name, with both values: `config.Labels.org.opencontainers.image.revision`); the
+    layers' digests (rootfs) are told layer by layer instead."""
+    lines = []
+    for key in sorted(set(first) | set(second)):
+        x, y = first.get(key), second.get(key)
+        if key == "rootfs" or x == y:
+            continue
+        if isinstance(x, dict) and isinstance(y, dict):
+            for sub in sorted(set(x) | set(y)):
+                if x.get(sub) == y.get(sub):
+                    continue
+                xs, ys = x.get(sub), y.get(sub)
+                if isinstance(xs, dict) and isinstance(ys, dict):
+                    for name in sorted(set(xs) | set(ys)):
+                        if xs.get(name) != ys.get(name):
+                            lines.append(f"image config: {key}.{sub}.{name}: {xs.get(name)!r} against {ys.get(name)!r}")
+                else:
+                    lines.append(f"image config: {key}.{sub} differs")
+        else:
+            lines.append(f"image config: {key} differs")
+    return lines
+
+
 def differences(first: Path, second: Path, platform: str, limit: int = 40) -> list[str]:
     """What differs between one platform's image in two archives: the config, then layer by layer
     (by position) the files added, removed or changed; at most ``limit`` file lines."""
@@ -132,10 +157,7 @@ def differences(first: Path, second: Path, platform: str, limit: int = 40) -> li
             return [f"{platform}: not in {first if da is None else second}"]
         if da == db:
             return []
-        ca, cb = a.config(da), b.config(db)
-        for key in sorted(set(ca) | set(cb)):
-            if key != "rootfs" and ca.get(key) != cb.get(key):
-                lines.append(f"image config: {key} differs")
+        lines += config_differences(a.config(da), b.config(db))
         la, lb = a.layers(da), b.layers(db)
         if len(la) != len(lb):
             lines.append(f"layers: {len(la)} against {len(lb)}")
