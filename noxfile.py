@@ -91,6 +91,12 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def lock(session: nox.Session) -> None:
+    """Write versions.lock: the Debian packages of every build, at the versions Debian offers today."""
+    _call(session, cli.main, ["lock", *session.posargs])
+
+
+@nox.session(python=False)
 def manifest(session: nox.Session) -> None:
     """Publish multi-arch tags <set> from the pushed <set>-<arch> tags (sets after --)."""
     _call(session, cli.main, ["manifest", *session.posargs])

@@ -91,8 +91,9 @@ def test_contexts_of_stages():
 
 def test_real_plugin_stages_read_their_own_source_and_the_core():
     text = REAL.read_text()
-    assert dockerfile.contexts_of(text, ["build-gdcm"]) == {"src-gdcm", "src-orthanc"}
-    assert dockerfile.contexts_of(text, ["build-orthanc"]) == {"src-orthanc"}
+    # (and every builder the Debian package lock: debian-lock)
+    assert dockerfile.contexts_of(text, ["build-gdcm"]) == {"src-gdcm", "src-orthanc", "debian-lock"}
+    assert dockerfile.contexts_of(text, ["build-orthanc"]) == {"src-orthanc", "debian-lock"}
 
 
 def test_the_builder_scripts_architecture_table_is_the_tools_map():

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .commands import (bench as bench_command, build, importing, plan, publish, report as report_command, reproduce,
-                       smoke, validate)
+from .commands import (bench as bench_command, build, importing, lock, plan, publish, report as report_command,
+                       reproduce, smoke, validate)
 from .commands.report import ReportRequest, Selection
 from .configuration import config as config_mod
 from .errors import CAUGHT, Parser, UsageError, tell
@@ -207,6 +207,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     p.add_argument("--sources-dir", type=Path, default=DEFAULT_SOURCES)
 
+    p = sub.add_parser("lock", help="write versions.lock: the Debian packages of every build, at today's versions",
+                       description="For each distribution a release set builds on, ask apt in its base image "
+                                   "what every stage of the Dockerfile installs, for every platform, and write "
+                                   "the versions into versions.lock beside versions.toml; builds then install "
+                                   "exactly those.")
+    p.add_argument("distributions", nargs="*", help="only these distributions (default: every one a set uses)")
+    p.add_argument("--base-registry", help="where the base images are (default: settings.base_registry)")
+    p.add_argument("--dockerfile", type=Path, default=DEFAULT_DOCKERFILE, help="(default: %(default)s)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--dry-run", action="store_true", help="say what would be locked, run nothing")
+
     p = sub.add_parser("validate", help="check versions.toml and print the matrix")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
 
@@ -275,6 +286,10 @@ def dispatch(args: argparse.Namespace) -> int:
             parts=tuple(p.strip() for p in args.parts.split(",") if p.strip()), runs=args.runs, bump=args.bump,
             memory_stages=tuple(args.memory_stages or ()), memory_budget=args.memory_budget, results=args.results,
             config=args.config, sources_dir=args.sources_dir, dry_run=args.dry_run))
+    if command == "lock":
+        return lock.run(lock.LockRequest(distributions=tuple(args.distributions), config=args.config,
+                                         dockerfile=args.dockerfile, base_registry=args.base_registry,
+                                         dry_run=args.dry_run))
     return validate.run(args.config)
 
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from typing import IO
 
+from .errors import last_line
+
 
 def run(args: list[str], *, echo: bool = False, capture: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """``docker <args>``: text, output captured unless ``capture`` is False."""
@@ -72,6 +74,17 @@ def manifest_of(ref: str) -> dict | None:
         return None
 
 
+def image_digest(ref: str) -> str | None:
+    """The digest of a pushed image (its index for a multi-platform one); None if it is not in the registry."""
+    result = run(["buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", ref])
+    if result.returncode != 0:
+        return None
+    try:
+        return json.loads(result.stdout).get("digest")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
 def registry_platforms(ref: str) -> set[str] | None:
     """Platforms a pushed image provides; None if it is not in the registry.  A single-platform
     manifest names its platform in its config only: it is trusted as tagged ('?')."""
@@ -115,6 +128,23 @@ def size_bytes(ref: str, platform: str) -> int | None:
         return None
 
 
+def file_in(ref: str, platform: str, path: str) -> str | None:
+    """A file of an image, read in a container of it (under qemu when foreign); None if it cannot be."""
+    proc = run(["run", "--rm", "--platform", platform, "--user", "root", "--entrypoint", "cat", ref, path])
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def script_in(ref: str, script: str, mounts: dict[str, str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``sh -c script`` in a container of the image (the host's platform), as root, with host
+    folders mounted read-only (host path -> container path) and the environment given."""
+    args = ["run", "--rm", "--user", "root", "--entrypoint", "sh"]
+    for host, inside in mounts.items():
+        args += ["--volume", f"{host}:{inside}:ro"]
+    for name, value in env.items():
+        args += ["--env", f"{name}={value}"]
+    return run([*args, ref, "-c", script])
+
+
 # --- registry, cache, containers ------------------------------------------------------------
 
 
@@ -128,11 +158,11 @@ def load_and_push(archive: str, tags: list[str], push: bool) -> str | None:
     when asked: the one error line, or None."""
     proc = run(["load", "--input", archive])
     if proc.returncode != 0:
-        return f"docker load of {archive}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}"
+        return f"docker load of {archive}: {last_line(proc.stderr, 'failed')}"
     for tag in tags if push else []:
         proc = run(["push", "--quiet", tag])
         if proc.returncode != 0:
-            return f"docker push {tag}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}"
+            return f"docker push {tag}: {last_line(proc.stderr, 'failed')}"
     return None
 
 

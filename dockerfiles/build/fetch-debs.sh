@@ -14,6 +14,8 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
   armv7) arch=armhf ;;
   *) echo "fetch-debs: unsupported target ${TARGETARCH:-}${TARGETVARIANT:-}" >&2; exit 2 ;;
 esac
+# The Debian package lock's pins (empty when the distribution is not locked).
+[ ! -s /opt/orthanc-build/lock/preferences ] || cp /opt/orthanc-build/lock/preferences /etc/apt/preferences.d/orthanc-lock
 root=$(mktemp -d)
 mkdir -p "$root/dpkg" "$root/archives/partial" "$root/lists/partial" "$out"
 cp "$status" "$root/dpkg/status"
@@ -24,5 +26,7 @@ opts="-o APT::Architecture=$arch -o APT::Architectures=$arch -o Dir::State::stat
 apt-get -q $opts update
 apt-get -q -y $opts --download-only --no-install-recommends install "$@"
 find "$root/archives" -maxdepth 1 -name '*.deb' -exec mv {} "$out/" \;
+# The pins of the Debian package lock (/etc/apt/preferences.d) chose these; check that they did.
+/opt/orthanc-build/check-lock.sh debs "$out"
 rm -rf "$root"
 echo "fetch-debs: $(find "$out" -name '*.deb' | wc -l) packages for $arch"

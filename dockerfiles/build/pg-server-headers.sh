@@ -12,6 +12,7 @@ major=$(apt-cache depends postgresql-server-dev-all \
 work=$(mktemp -d)
 chmod 755 "$work"  # apt downloads as its own user
 (cd "$work" && apt-get download "postgresql-server-dev-$major")
+/opt/orthanc-build/check-lock.sh debs "$work"
 dpkg-deb -x "$work"/postgresql-server-dev-*.deb "$work/root"
 mkdir -p "/usr/include/postgresql/$major"
 cp -a "$work/root/usr/include/postgresql/$major/server" "/usr/include/postgresql/$major/"

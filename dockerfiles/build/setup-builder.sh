@@ -18,6 +18,10 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
   *) echo "setup-builder: unsupported target ${TARGETARCH}${TARGETVARIANT}" >&2; exit 2 ;;
 esac
 build=$(dpkg --print-architecture)
+# The Debian package lock: apt takes the locked versions, check-lock.sh checks what it took.
+lock=/opt/orthanc-build/lock
+[ ! -s "$lock/preferences" ] || cp "$lock/preferences" /etc/apt/preferences.d/orthanc-lock
+/opt/orthanc-build/check-lock.sh before /tmp/packages-before
 tools="ca-certificates ccache cmake make ninja-build file patch unzip python3 pkg-config protobuf-compiler"
 if [ "$build" = "$target" ]; then
   echo "setup-builder: native build for $target"
@@ -53,6 +57,8 @@ CMAKE
     >> /opt/orthanc-build/env
 fi
 rm -rf /var/lib/apt/lists/*
+/opt/orthanc-build/check-lock.sh installed /tmp/packages-before
+rm -f /tmp/packages-before
 {
   # Parallel compile jobs: the build secret `jobs` when the step mounts it, else one per processor.
   echo 'JOBS=$(cat /run/secrets/jobs 2>/dev/null || nproc)'

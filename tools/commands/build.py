@@ -13,7 +13,7 @@ from .. import clone, docker
 from ..configuration import config, matrix
 from ..configuration.config import Config
 from ..errors import UsageError
-from ..planning import buildx, dockerfile, schedule, sources
+from ..planning import buildx, debian_lock, dockerfile, schedule, sources
 from ..planning.spec import BuildRequest, BuildSpec, Facts, builds_of, resolve, target_of
 from ..publishing.credentials import login_from_environment
 from ..running import machine, oci, results, runner
@@ -88,6 +88,43 @@ def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Buil
     return {**{name: str(path.resolve()) for name, path in {**found, **assets}.items()}, **placeholders}
 
 
+def lock_context(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
+                 say: Callable[[str], None] = print) -> dict[str, str]:
+    """The ``debian-lock`` context of the set's distribution, when the Dockerfile reads it: the pins
+    and list of versions.lock (empty files when the distribution is not locked), written unless dry run."""
+    text = request.dockerfile.read_text()
+    used = dockerfile.contexts_of(text, list(request.stages)) if request.stages else dockerfile.named_contexts(text)
+    if debian_lock.CONTEXT not in used:
+        return {}
+    distribution = cfg.release_set(builds[0].set_name).base
+    lock_path = cfg.root / debian_lock.LOCK_FILE
+    locked = debian_lock.load(lock_path).get(distribution)
+    folder = request.sources_dir.resolve() / f".{debian_lock.CONTEXT}" / distribution
+    if not request.dry_run:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in debian_lock.context_files(locked, distribution, lock_path).items():
+            path = folder / name
+            if not path.is_file() or path.read_text() != content:  # unchanged files keep the build cache
+                path.write_text(content)
+    say(f"    debian packages: {lock_path.name}, {distribution} locked {locked.made}" if locked else
+        f"    debian packages: not locked ({lock_path.name} has no {distribution}: `nox -s lock` makes it)")
+    return {debian_lock.CONTEXT: str(folder)}
+
+
+def base_digest(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
+                say: Callable[[str], None] = print) -> str | None:
+    """The digest the set's base image is built from: versions.lock's while the registry has it, else
+    the registry's current one (not asked in a dry run: the tag stands)."""
+    if request.dry_run:
+        return None
+    release = cfg.release_set(builds[0].set_name)
+    image = cfg.base_image(release, request.base_registry)
+    locked = debian_lock.load(cfg.root / debian_lock.LOCK_FILE).get(release.base)
+    digest, told = debian_lock.base_image(locked, image, docker.image_digest)
+    say(f"    base image: {told}")
+    return digest
+
+
 def check_static(spec: BuildSpec, dry_run: bool) -> None:
     """A static build downloads third-party code while compiling: fail now, not an hour in."""
     tree = spec.contexts.get(sources.context_name("orthanc"))
@@ -108,11 +145,14 @@ def specs_for(cfg: Config, request: BuildRequest, host_platform: str, facts: Cal
               say: Callable[[str], None] = print) -> list[BuildSpec]:
     """The request resolved, with its sources (fetched unless it is a dry run); ``facts`` are gathered
     once the request is known to be good."""
-    contexts = source_contexts(cfg, request, builds_of(cfg, request, host_platform), say)
+    builds = builds_of(cfg, request, host_platform)
+    contexts = source_contexts(cfg, request, builds, say)
+    contexts.update(lock_context(cfg, request, builds, say))
     trees = {name.removeprefix(sources.context_name("")): Path(path) for name, path in contexts.items()
              if name.startswith(sources.context_name("")) and Path(path).is_dir()}
     known = replace(facts(), source_date_epoch=sources.source_date(list(trees.values())),
-                    origins=tuple((name, sources.origin(tree)) for name, tree in sorted(trees.items())))
+                    origins=tuple((name, sources.origin(tree)) for name, tree in sorted(trees.items())),
+                    base_digest=base_digest(cfg, request, builds, say))
     return resolve(cfg, request, known, contexts, request.dockerfile.read_text())
 
 

@@ -174,8 +174,12 @@ class Config:
         return sorted(self.sets.values(), key=ReleaseSet.sort_key)
 
     def base_image(self, release_set: ReleaseSet, base_registry: str | None = None) -> str:
+        return self.distribution_image(release_set.base, base_registry)
+
+    def distribution_image(self, distribution: str, base_registry: str | None = None) -> str:
+        """A distribution's base image, in versions.toml's base registry unless another is given."""
         registry = self.settings.base_registry if base_registry is None else base_registry
-        image = self.distributions[release_set.base]
+        image = self.distributions[distribution]
         return f"{registry.rstrip('/')}/{image}" if registry else image
 
 

@@ -118,6 +118,7 @@ class Facts:
     jobs_file: Path = Path("<logs>/<build>.jobs")  # where the compile jobs per stage are written
     source_date_epoch: int | None = None  # the set's sources' date (``sources.source_date``)
     origins: tuple[tuple[str, str], ...] = ()  # (component, where its source came from: ``sources.origin``)
+    base_digest: str | None = None  # the digest the base image is taken at (the lock's, else the registry's)
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,12 @@ class BuildSpec:
 
 
 def build_args(cfg: Config, set_name: str, base_registry: str, emulate: bool, static: bool,
-               source_date_epoch: int | None = None) -> dict[str, str]:
+               source_date_epoch: int | None = None, base_digest: str | None = None) -> dict[str, str]:
     release = cfg.release_set(set_name)
+    base = cfg.base_image(release, base_registry)
     args = {
-        "BASE_IMAGE": cfg.base_image(release, base_registry),
+        # By digest when known: the build starts from that image whatever the tag says by then.
+        "BASE_IMAGE": f"{base}@{base_digest}" if base_digest else base,
         "BUILDER": "emulated" if emulate else "cross",
     }
     if source_date_epoch is not None:
@@ -202,7 +205,8 @@ def build_args(cfg: Config, set_name: str, base_registry: str, emulate: bool, st
     return args
 
 
-def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...]) -> dict[str, str]:
+def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...], base_registry: str | None = None
+           ) -> dict[str, str]:
     release = cfg.release_set(build.set_name)
     result = {
         f"{OCI}.title": build.image,
@@ -220,6 +224,9 @@ def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...]) ->
             if name in origins:
                 result[f"{LABEL_PREFIX}.{name}.source"] = origins[name]
     result[f"{LABEL_PREFIX}.base"] = release.base
+    if facts.base_digest:
+        result[f"{OCI}.base.name"] = cfg.base_image(release, base_registry)
+        result[f"{OCI}.base.digest"] = facts.base_digest
     if left_out:
         result[f"{LABEL_PREFIX}.without"] = ",".join(left_out)
     return result
@@ -284,10 +291,10 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             context=(request.context or request.dockerfile.resolve().parent).resolve(),
             target=build.image,
             build_args=build_args(cfg, build.set_name, base_registry, request.emulate, request.static,
-                                  facts.source_date_epoch),
+                                  facts.source_date_epoch, facts.base_digest),
             contexts=dict(sorted(contexts.items())),
             tags=(image_ref(target.registry, target.namespace, build.image, build.tag),),
-            labels=labels(cfg, build, facts, left_out_contexts(contexts)),
+            labels=labels(cfg, build, facts, left_out_contexts(contexts), base_registry),
             cache_from=cache_sources(target, build) if request.cache_registry else (),
             cache_to=f"type=registry,ref={cache_ref(target, build)},mode=max" if request.cache_registry else None,
             output="push" if request.push else "load",
