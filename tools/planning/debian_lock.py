@@ -245,6 +245,7 @@ def base_image(lock: DistributionLock | None, image: str, digest_of) -> tuple[st
 
 def context_files(lock: DistributionLock | None, distribution: str, lock_path: Path) -> dict[str, str]:
     """The files of the ``debian-lock`` context of one distribution (pure)."""
-    about = (f"{lock_path.name}: distribution {distribution}, made {lock.made} in {lock.image}\n" if lock
+    # (Not the lock's date: a lock made again with the same versions keeps every cached stage.)
+    about = (f"{lock_path.name}: distribution {distribution}\n" if lock
              else f"not locked: {lock_path.name} has no distribution {distribution}\n")
     return {"preferences": preferences(lock), "versions": versions(lock), "about": about}
