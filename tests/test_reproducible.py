@@ -176,3 +176,18 @@ def test_a_differing_label_is_named_with_both_values():
         "image config: created differs",
     ]
     assert oci.config_differences(first, first) == []
+
+
+def test_each_image_is_dated_and_labelled_by_its_own_sources_whatever_is_built_with_it():
+    facts = replace(FACTS, source_dates=(("orthanc", EPOCH), ("wsi", EPOCH + 100)),
+                    origins=(("orthanc", "mirror sha256:" + "ab" * 32), ("wsi", "mirror sha256:" + "cd" * 32)))
+    alone = resolved(matrix.Build("1.13.0", "orthanc", ("amd64",)), facts=facts, reproducible=True)
+    plugins = resolved(matrix.Build("1.13.0", "orthanc-plugins", ("amd64",)), facts=facts, reproducible=True)
+    assert alone.build_args["SOURCE_DATE_EPOCH"] == str(EPOCH)
+    assert "org.orthanc-images.wsi.source" not in alone.labels
+    assert alone.labels["org.orthanc-images.orthanc.source"] == "mirror sha256:" + "ab" * 32
+    assert plugins.build_args["SOURCE_DATE_EPOCH"] == str(EPOCH + 100)
+    assert plugins.labels["org.orthanc-images.wsi.source"] == "mirror sha256:" + "cd" * 32
+    # the orthanc image built on its own: the same facts as built beside the plugins image
+    only_orthanc = replace(facts, source_dates=facts.source_dates[:1], origins=facts.origins[:1])
+    assert resolved(matrix.Build("1.13.0", "orthanc", ("amd64",)), facts=only_orthanc, reproducible=True) == alone

@@ -150,7 +150,8 @@ def specs_for(cfg: Config, request: BuildRequest, host_platform: str, facts: Cal
     contexts.update(lock_context(cfg, request, builds, say))
     trees = {name.removeprefix(sources.context_name("")): Path(path) for name, path in contexts.items()
              if name.startswith(sources.context_name("")) and Path(path).is_dir()}
-    known = replace(facts(), source_date_epoch=sources.source_date(list(trees.values())),
+    dates = {name: sources.source_date([tree]) for name, tree in sorted(trees.items())}
+    known = replace(facts(), source_dates=tuple((name, date) for name, date in dates.items() if date is not None),
                     origins=tuple((name, sources.origin(tree)) for name, tree in sorted(trees.items())),
                     base_digest=base_digest(cfg, request, builds, say))
     return resolve(cfg, request, known, contexts, request.dockerfile.read_text())

@@ -21,6 +21,7 @@ from ..configuration.matrix import Build, expand, image_ref
 from ..paths import DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES
 from . import schedule
 from .dockerfile import BUILDER_PREFIX
+from .sources import IMAGE_COMPONENTS
 
 LABEL_PREFIX = "org.orthanc-images"
 OCI = "org.opencontainers.image"
@@ -116,8 +117,9 @@ class Facts:
     source_url: str = ""
     docker_context: bool = False  # the builder is a docker context (its docker driver)
     jobs_file: Path = Path("<logs>/<build>.jobs")  # where the compile jobs per stage are written
-    source_date_epoch: int | None = None  # the set's sources' date (``sources.source_date``)
+    source_date_epoch: int | None = None  # the image's sources' date (``for_image`` takes it from source_dates)
     origins: tuple[tuple[str, str], ...] = ()  # (component, where its source came from: ``sources.origin``)
+    source_dates: tuple[tuple[str, int], ...] = ()  # (component, its source's date: ``sources.source_date``)
     base_digest: str | None = None  # the digest the base image is taken at (the lock's, else the registry's)
 
 
@@ -232,6 +234,17 @@ def labels(cfg: Config, build: Build, facts: Facts, without: tuple[str, ...], ba
     return result
 
 
+def for_image(facts: Facts, image: str, without: tuple[str, ...]) -> Facts:
+    """The facts of one image: the date and origins of the sources it is built from alone, so that an
+    image gets the same SOURCE_DATE_EPOCH and labels whether or not the other image is built with it."""
+    if not facts.source_dates:
+        return facts
+    mine = {name for name in IMAGE_COMPONENTS[image] if name not in without}
+    dates = [date for name, date in facts.source_dates if name in mine]
+    return replace(facts, source_date_epoch=max(dates) if dates else facts.source_date_epoch,
+                   origins=tuple((name, origin) for name, origin in facts.origins if name in mine))
+
+
 def created(facts: Facts) -> str:
     """The images' creation date: their sources' date when known (the same set gives the same label,
     whenever it is built), else the build's time."""
@@ -275,13 +288,15 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
     base_registry = cfg.settings.base_registry if request.base_registry is None else request.base_registry
     without = tuple(sorted(request.without))
     left_out = [f"{BUILDER_PREFIX}{name}" for name in without]
-    if request.reproducible and facts.source_date_epoch is None:
-        facts = replace(facts, source_date_epoch=0)  # no source to date it: the epoch, the same every time
     specs = []
     for build in builds_of(cfg, request, facts.host_platform):
         compiler = ("native" if all(p == facts.host_platform for p in build.platforms)
                     else "emulated" if request.emulate else "cross")
         spec_without = without if build.image != "orthanc" else ()
+        image_facts = for_image(facts, build.image, spec_without)
+        if request.reproducible and image_facts.source_date_epoch is None:
+            # no source to date it: the epoch, the same every time
+            image_facts = replace(image_facts, source_date_epoch=0)
         specs.append(BuildSpec(
             set_name=build.set_name,
             image=build.image,
@@ -291,10 +306,10 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             context=(request.context or request.dockerfile.resolve().parent).resolve(),
             target=build.image,
             build_args=build_args(cfg, build.set_name, base_registry, request.emulate, request.static,
-                                  facts.source_date_epoch, facts.base_digest),
+                                  image_facts.source_date_epoch, facts.base_digest),
             contexts=dict(sorted(contexts.items())),
             tags=(image_ref(target.registry, target.namespace, build.image, build.tag),),
-            labels=labels(cfg, build, facts, left_out_contexts(contexts), base_registry),
+            labels=labels(cfg, build, image_facts, left_out_contexts(contexts), base_registry),
             cache_from=cache_sources(target, build) if request.cache_registry else (),
             cache_to=f"type=registry,ref={cache_ref(target, build)},mode=max" if request.cache_registry else None,
             output="push" if request.push else "load",
