@@ -241,6 +241,14 @@ CASES += [
          files={"versions.toml": GOOD, "good.jsonl": GOOD_LINE}),
     Case("import --since unparsable", ["import", "good.jsonl", "--into", "into.jsonl", "--since", "2026-1-1"], 2,
          "--since: '2026-1-1' is not a date", files={"good.jsonl": GOOD_LINE}),
+    Case("lock an unknown distribution", ["lock", "--config", "versions.toml", "sid"], 2,
+         "versions.toml: distribution 'sid' is not one of", files={"versions.toml": GOOD}),
+    Case("build with a broken versions.lock", ["build", "--config", "versions.toml", "--set", "2.0.0",
+                                              "--platform", "amd64", "--dockerfile", str(DOCKERFILE),
+                                              "--sources-dir", "sources", "--dry-run"], 2,
+         "versions.lock: distribution 'bookworm': key 'digest': not an image digest",
+         files={"versions.toml": GOOD, "versions.lock": "[distributions.bookworm]\nimage = 'i'\ndigest = 'latest'\n"
+                                                         "made = '2026-11-30'\n"}),
 ]
 
 
