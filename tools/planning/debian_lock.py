@@ -70,8 +70,10 @@ def seeds(dockerfile_text: str, setup_builder_text: str) -> Seeds:
     if tools is None:
         raise ValueError("setup-builder.sh: no tools=\"...\" line")
     # g++ for a native builder; crossbuild-essential-<arch> for a cross one (setup-builder.sh);
-    # pg-server-headers.sh downloads the build machine's postgresql-server-dev-<major>.
+    # pg-server-headers.sh downloads the build machine's postgresql-server-dev-<major>, and
+    # compile-locale.sh installs the build machine's locales.
     machine += tools.group(1).split() + ["g++", "postgresql-server-dev-all"]
+    machine += ["locales"] if any("compile-locale.sh" in text for text in runs) else []
     return Seeds(tuple(dict.fromkeys(target)), tuple(dict.fromkeys(machine)), tuple(dict.fromkeys(runtime)))
 
 
