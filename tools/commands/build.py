@@ -39,12 +39,17 @@ def check(request: BuildRequest) -> None:
     request.limits()  # a size that is not one
 
 
+def used_contexts(request: BuildRequest, text: str) -> set[str]:
+    """The named contexts the build reads: those of its stages (and theirs) with --stage, else all."""
+    return dockerfile.contexts_of(text, list(request.stages)) if request.stages else dockerfile.named_contexts(text)
+
+
 def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
                     say: Callable[[str], None] = print) -> dict[str, str]:
     """Named build contexts with the pinned sources the Dockerfile asks for (fetched unless dry run)."""
     check_dockerfile(request.dockerfile)
     text = request.dockerfile.read_text()
-    used = dockerfile.contexts_of(text, list(request.stages)) if request.stages else dockerfile.named_contexts(text)
+    used = used_contexts(request, text)
     without = request.without
     used -= {sources.context_name(name) for name in without}
     placeholders = {}
@@ -88,17 +93,13 @@ def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Buil
     return {**{name: str(path.resolve()) for name, path in {**found, **assets}.items()}, **placeholders}
 
 
-def lock_context(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
+def lock_context(cfg: Config, request: BuildRequest, distribution: str, locked: debian_lock.DistributionLock | None,
                  say: Callable[[str], None] = print) -> dict[str, str]:
     """The ``debian-lock`` context of the set's distribution, when the Dockerfile reads it: the pins
     and list of versions.lock (empty files when the distribution is not locked), written unless dry run."""
-    text = request.dockerfile.read_text()
-    used = dockerfile.contexts_of(text, list(request.stages)) if request.stages else dockerfile.named_contexts(text)
-    if debian_lock.CONTEXT not in used:
+    if debian_lock.CONTEXT not in used_contexts(request, request.dockerfile.read_text()):
         return {}
-    distribution = cfg.release_set(builds[0].set_name).base
     lock_path = cfg.root / debian_lock.LOCK_FILE
-    locked = debian_lock.load(lock_path).get(distribution)
     folder = request.sources_dir.resolve() / f".{debian_lock.CONTEXT}" / distribution
     if not request.dry_run:
         folder.mkdir(parents=True, exist_ok=True)
@@ -111,15 +112,13 @@ def lock_context(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
     return {debian_lock.CONTEXT: str(folder)}
 
 
-def base_digest(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
-                say: Callable[[str], None] = print) -> str | None:
+def base_digest(cfg: Config, request: BuildRequest, release: config.ReleaseSet,
+                locked: debian_lock.DistributionLock | None, say: Callable[[str], None] = print) -> str | None:
     """The digest the set's base image is built from: versions.lock's while the registry has it, else
     the registry's current one (not asked in a dry run: the tag stands)."""
     if request.dry_run:
         return None
-    release = cfg.release_set(builds[0].set_name)
     image = cfg.base_image(release, request.base_registry)
-    locked = debian_lock.load(cfg.root / debian_lock.LOCK_FILE).get(release.base)
     digest, told = debian_lock.base_image(locked, image, docker.image_digest)
     say(f"    base image: {told}")
     return digest
@@ -146,14 +145,16 @@ def specs_for(cfg: Config, request: BuildRequest, host_platform: str, facts: Cal
     """The request resolved, with its sources (fetched unless it is a dry run); ``facts`` are gathered
     once the request is known to be good."""
     builds = builds_of(cfg, request, host_platform)
+    release = cfg.release_set(builds[0].set_name)
+    locked = debian_lock.load(cfg.root / debian_lock.LOCK_FILE).get(release.base)  # read once, used twice
     contexts = source_contexts(cfg, request, builds, say)
-    contexts.update(lock_context(cfg, request, builds, say))
+    contexts.update(lock_context(cfg, request, release.base, locked, say))
     trees = {name.removeprefix(sources.context_name("")): Path(path) for name, path in contexts.items()
              if name.startswith(sources.context_name("")) and Path(path).is_dir()}
     dates = {name: sources.source_date([tree]) for name, tree in sorted(trees.items())}
     known = replace(facts(), source_dates=tuple((name, date) for name, date in dates.items() if date is not None),
                     origins=tuple((name, sources.origin(tree)) for name, tree in sorted(trees.items())),
-                    base_digest=base_digest(cfg, request, builds, say))
+                    base_digest=base_digest(cfg, request, release, locked, say))
     return resolve(cfg, request, known, contexts, request.dockerfile.read_text())
 
 
