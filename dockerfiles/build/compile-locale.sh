@@ -7,7 +7,7 @@ set -eu
 out=$1
 input=$2
 charmap=$3
-[ ! -s /opt/orthanc-build/lock/preferences ] || cp /opt/orthanc-build/lock/preferences /etc/apt/preferences.d/orthanc-lock
+/opt/orthanc-build/check-lock.sh pin
 /opt/orthanc-build/check-lock.sh before /tmp/packages-before
 apt-get -q update
 apt-get -q install -y --no-install-recommends locales

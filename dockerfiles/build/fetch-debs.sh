@@ -15,7 +15,7 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
   *) echo "fetch-debs: unsupported target ${TARGETARCH:-}${TARGETVARIANT:-}" >&2; exit 2 ;;
 esac
 # The Debian package lock's pins (empty when the distribution is not locked).
-[ ! -s /opt/orthanc-build/lock/preferences ] || cp /opt/orthanc-build/lock/preferences /etc/apt/preferences.d/orthanc-lock
+/opt/orthanc-build/check-lock.sh pin
 root=$(mktemp -d)
 mkdir -p "$root/dpkg" "$root/archives/partial" "$root/lists/partial" "$out"
 cp "$status" "$root/dpkg/status"

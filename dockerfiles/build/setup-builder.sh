@@ -19,8 +19,7 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
 esac
 build=$(dpkg --print-architecture)
 # The Debian package lock: apt takes the locked versions, check-lock.sh checks what it took.
-lock=/opt/orthanc-build/lock
-[ ! -s "$lock/preferences" ] || cp "$lock/preferences" /etc/apt/preferences.d/orthanc-lock
+/opt/orthanc-build/check-lock.sh pin
 /opt/orthanc-build/check-lock.sh before /tmp/packages-before
 tools="ca-certificates ccache cmake make ninja-build file patch unzip python3 pkg-config protobuf-compiler"
 if [ "$build" = "$target" ]; then
