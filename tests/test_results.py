@@ -80,8 +80,14 @@ def test_concurrent_writers_do_not_interleave(tmp_path):
 def test_transient_export_failure_is_recognised():
     from tools.running import runner
     failed = record(status="failed", errors=['exporting to image: failed to prepare extraction snapshot "x"'])
-    assert runner.transient(failed)
+    assert runner.transient(failed) == "image export hit a transient snapshot error"
+    pushed = record(status="failed", errors=[
+        "pushing 127.0.0.1:5000/x/orthanc:2.0.0 with docker: unexpected status from HEAD request to "
+        "http://127.0.0.1:5000/v2/x/orthanc/manifests/2.0.0: 500 Internal Server Error"])
+    assert runner.transient(pushed) == "the registry answered a push with a server error"
     assert not runner.transient(record(status="failed", errors=["RUN make: exit code: 2"]))
+    assert not runner.transient(record(status="failed", errors=["pushing: 401 Unauthorized"]))
+    assert not runner.transient(record(status="OOM", errors=["500 Internal Server Error"]))
     assert not runner.transient(record(status="ok", errors=[]))
 
 

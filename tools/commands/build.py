@@ -281,10 +281,9 @@ def run_one(cfg: Config, spec: BuildSpec, commands: dict[str, list[str]], record
         cmd = commands[spec.image]
         result = runner.run(cmd, record=record, results_file=results_file, finish=finish,
                             metadata_file=metadata, raw_log=log_base.with_name(f"{log_base.name}.rawjson"))
-        if runner.transient(result):
-            # A known intermittent failure of the containerd image store while unpacking the
-            # exported image; everything is cached by then, so one more try costs seconds.
-            print(f"==> {spec.label}: image export hit a transient snapshot error; trying once more", flush=True)
+        reason = runner.transient(result)
+        if reason:
+            print(f"==> {spec.label}: {reason}; trying once more", flush=True)
             result = runner.run(cmd, record={**record, "retry_of": result["start"]}, finish=finish,
                                 results_file=results_file, metadata_file=metadata,
                                 raw_log=log_base.with_name(f"{log_base.name}.retry.rawjson"))

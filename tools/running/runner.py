@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,13 +21,27 @@ from .sampling import Sampler, is_oom
 from .progress import JsonStream, Tracker, describe
 
 
-TRANSIENT_ERRORS = ("failed to prepare extraction snapshot",)
+# Known intermittent failures, each with what to say before the one retry. Everything is cached by
+# the time either can happen, so one more try costs seconds.
+TRANSIENT_ERRORS: tuple[tuple[re.Pattern, str], ...] = (
+    # The containerd image store, unpacking the exported image.
+    (re.compile(r"failed to prepare extraction snapshot"), "image export hit a transient snapshot error"),
+    # A registry's server-side error while pushing. Docker 26 with the containerd image store pushes
+    # each platform's manifest to the tag before the index, in parallel; a filesystem-backed
+    # registry can then read the tag half-written and answer 500.
+    (re.compile(r"\b(?:500 Internal Server Error|502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b"),
+     "the registry answered a push with a server error"),
+)
 
 
-def transient(record: dict) -> bool:
-    """A failed build whose error is a known intermittent engine failure worth one retry."""
-    return record["status"] == "failed" and any(
-        marker in error for error in record.get("errors", []) for marker in TRANSIENT_ERRORS)
+def transient(record: dict) -> str | None:
+    """Why a failed build is worth one retry (a known intermittent failure), or None."""
+    if record["status"] != "failed":
+        return None
+    for pattern, reason in TRANSIENT_ERRORS:
+        if any(pattern.search(error) for error in record.get("errors", [])):
+            return reason
+    return None
 
 
 def iso(timestamp: float) -> str:
@@ -195,8 +210,9 @@ def run_scheduled(
         begin = time.time()
         code, tracker, interrupted = stream_build(commands[target], log_base.with_name(
             f"{log_base.name}.{target}.rawjson"), emit, started)
-        if code != 0 and not interrupted and transient({"status": "failed", "errors": tracker.errors()}):
-            emit(f"--> job {target}: image export hit a transient snapshot error; trying once more")
+        reason = transient({"status": "failed", "errors": tracker.errors()}) if code and not interrupted else None
+        if reason:
+            emit(f"--> job {target}: {reason}; trying once more")
             code, tracker, interrupted = stream_build(commands[target], log_base.with_name(
                 f"{log_base.name}.{target}.retry.rawjson"), emit, started)
         end = time.time()
