@@ -81,8 +81,15 @@ def engine_and_registry():
 
 @pytest.fixture(scope="session")
 def namespace():
-    """A namespace of its own for each test run, so runs never see each other's tags."""
-    return f"it{int(time.time())}"
+    """A namespace of its own for each test run, so runs never see each other's tags. The run's
+    images leave the engine's image store at the end (each run's would otherwise pile up)."""
+    name = f"it{int(time.time())}"
+    yield name
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                            capture_output=True, text=True).stdout.split()
+    ours = [ref for ref in listed if ref.split("/")[-2:-1] and ref.split("/")[-2].split("-")[0] == name]
+    if ours:
+        subprocess.run(["docker", "rmi", "--force", *ours], capture_output=True)
 
 
 class Fixture:
