@@ -22,7 +22,7 @@ def real_seeds() -> debian_lock.Seeds:
 def test_the_packages_the_dockerfile_installs_are_read_by_where_they_go():
     seeds = real_seeds()
     assert {"libdcmtk-dev", "libpq-dev", "libgdcm-dev", "libtiff-dev"} <= set(seeds.target)
-    assert {"cmake", "ninja-build", "ccache", "g++", "postgresql-server-dev-all", "locales"} <= \
+    assert {"cmake", "ninja-build", "ccache", "g++", "clang", "postgresql-server-dev-all", "locales"} <= \
         set(seeds.build_machine)
     assert set(seeds.runtime) == {"ca-certificates", "curl", "jq", "tzdata"}
     # words of comments, stage names and shell are not packages
@@ -34,9 +34,9 @@ def test_packages_after_build_machine_are_the_build_machines():
     text = ("FROM x AS a\nRUN /opt/b/setup-builder.sh liba-dev \\\n      libb-dev\n"
             "RUN /opt/b/apt-dev.sh libc-dev --build-machine tool-x && echo done\n"
             "RUN /opt/b/fetch-debs.sh /tmp/status /debs jq $(cat /tmp/p)\n")
-    seeds = debian_lock.seeds(text, 'tools="cmake make"\n')
+    seeds = debian_lock.seeds(text, 'tools="cmake make"\nllvm="clang"\n')
     assert seeds == debian_lock.Seeds(("liba-dev", "libb-dev", "libc-dev"),
-                                      ("tool-x", "cmake", "make", "g++", "postgresql-server-dev-all"), ("jq",))
+                                      ("tool-x", "cmake", "make", "clang", "g++", "postgresql-server-dev-all"), ("jq",))
 
 
 def test_a_setup_script_without_its_tools_line_is_an_error():
@@ -157,6 +157,8 @@ def test_versions_lock_has_every_distribution_a_set_builds_on_and_every_package_
             missing = {p for p in seeds.target if p not in have}
             assert not missing, f"versions.lock: {distribution} {arch} lacks {sorted(missing)}: run `nox -s lock`"
         assert {f"crossbuild-essential-{arch}" for arch in arches if arch != "amd64"} <= set(packages["all"])
+        # the clang toolchain's too (TOOLCHAIN=clang)
+        assert "clang" in packages.get("amd64", {}), f"versions.lock: {distribution} lacks clang: run `nox -s lock`"
     # A runtime package already in the base images (tzdata) is not installed, so not locked either.
     missing = set(seeds.runtime) - everywhere - {"tzdata"}
     assert not missing, f"versions.lock lacks {sorted(missing)}: run `nox -s lock`"

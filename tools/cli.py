@@ -19,7 +19,7 @@ from .configuration import config as config_mod
 from .errors import CAUGHT, Parser, UsageError, tell
 from .paths import CHART, DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES, REFERENCE, ROOT, TIMELINE
 from .planning import sources
-from .planning.spec import SEQUENTIAL, BuildRequest, request_from
+from .planning.spec import SEQUENTIAL, TOOLCHAINS, BuildRequest, request_from
 from .reporting import report
 from .running import bench
 
@@ -69,6 +69,9 @@ def _build_parser(sub) -> None:
     p.add_argument("--static", action="store_true",
                    help="Orthanc's static build (its own copies of DCMTK, Boost, ..., downloaded from Orthanc's "
                         "servers while compiling) instead of the distribution's libraries; needs the internet")
+    p.add_argument("--toolchain", choices=TOOLCHAINS, default="gcc",
+                   help="the compilers: gcc, Debian's (default), or clang, one compiler for every platform: "
+                        "as fast cross-compiling as native, where Debian's cross GCC is slower than its native GCC")
     p.add_argument("--without", action="append", metavar="PLUGIN", choices=config_mod.COMPONENTS[1:],
                    help="leave this plugin out of orthanc-plugins, e.g. when its source cannot be had "
                         "(repeatable; recorded and labelled on the image)")
@@ -202,6 +205,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-stage", action="append", dest="memory_stages", metavar="STAGE",
                    help="stages the memory part compiles (default: the image's component stages)")
     p.add_argument("--memory-budget", default="3GiB", help="budget of the memory part (default: %(default)s)")
+    p.add_argument("--toolchain", choices=TOOLCHAINS, default="gcc",
+                   help="the compilers of every build (default: %(default)s)")
     p.add_argument("--results", type=Path, help="results file (default: settings.results)")
     p.add_argument("--dry-run", action="store_true", help="print the builds, run nothing")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -285,7 +290,7 @@ def dispatch(args: argparse.Namespace) -> int:
             emulate=None if args.emulate is None else tuple(args.emulate),
             parts=tuple(p.strip() for p in args.parts.split(",") if p.strip()), runs=args.runs, bump=args.bump,
             memory_stages=tuple(args.memory_stages or ()), memory_budget=args.memory_budget, results=args.results,
-            config=args.config, sources_dir=args.sources_dir, dry_run=args.dry_run))
+            config=args.config, sources_dir=args.sources_dir, dry_run=args.dry_run, toolchain=args.toolchain))
     if command == "lock":
         return lock.run(lock.LockRequest(distributions=tuple(args.distributions), config=args.config,
                                          dockerfile=args.dockerfile, base_registry=args.base_registry,

@@ -8,7 +8,7 @@ set -eu
 src=$1
 . /opt/orthanc-build/env
 /opt/orthanc-build/apply-patches.sh orthanc "$src"
-CCACHE_DISABLE=1 cmake -S "$src/OrthancFramework/SharedLibrary" -B /build-framework $CMAKE_COMMON $CMAKE_CROSS \
+CCACHE_DISABLE=1 cmake -S "$src/OrthancFramework/SharedLibrary" -B /build-framework $CMAKE_COMMON $CMAKE_CROSS $CMAKE_COMPILER \
   -DCMAKE_INSTALL_PREFIX=/usr -DSTANDALONE_BUILD=ON "-DDCMTK_LIBRARIES=$DCMTK_LIBS" \
   -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_SHARED_LIBRARY=OFF -DORTHANC_INSTALL_PREFIX=/usr \
   -DBUILD_UNIT_TESTS=OFF >/dev/null

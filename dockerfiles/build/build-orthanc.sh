@@ -16,7 +16,7 @@ samples="ServeFolders ModalityWorklists"
 for extra in DelayedDeletion Housekeeper MultitenantDicom; do
   grep -q "add_library($extra" "$src/OrthancServer/CMakeLists.txt" && samples="$samples $extra"
 done
-cmake -S "$src/OrthancServer" -B /build $CMAKE_COMMON $CMAKE_CROSS \
+cmake -S "$src/OrthancServer" -B /build $CMAKE_COMMON $CMAKE_CROSS $CMAKE_COMPILER \
   -DSTANDALONE_BUILD=ON "-DDCMTK_LIBRARIES=$DCMTK_LIBS" \
   -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_CONNECTIVITY_CHECKS=OFF \
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON

@@ -45,7 +45,7 @@ for project in $projects; do
   # The JavaScript and CSS that upstream's build would download, laid out where it
   # looks for them first (its build folder): nothing is downloaded.
   [ -d /assets ] && cp -a /assets/. "$build/"
-  (cd "$build" && cmake -S "$project" -B . $CMAKE_COMMON $CMAKE_CROSS $framework "$extra" -DBUILD_UNIT_TESTS=OFF)
+  (cd "$build" && cmake -S "$project" -B . $CMAKE_COMMON $CMAKE_CROSS $CMAKE_COMPILER $framework "$extra" -DBUILD_UNIT_TESTS=OFF)
   # Only what the image ships (no unit tests): WSI's projects each have their own targets.
   case $project in
     */ViewerPlugin) targets="OrthancWSI" ;;

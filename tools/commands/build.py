@@ -187,6 +187,7 @@ def record_of(spec: BuildSpec, host_info: dict) -> dict:
         "compiler": spec.compiler,
         "no_cache": spec.no_cache,
         "libraries": spec.libraries,
+        "toolchain": spec.toolchain,
         "compile_jobs": spec.compile_jobs,
     }
     if spec.only_stages:

@@ -25,6 +25,7 @@ CONTEXT = "debian-lock"
 #: The scripts of the Dockerfile that install packages, and where their package arguments start.
 _INSTALLS = re.compile(r"(setup-builder\.sh|apt-dev\.sh|fetch-debs\.sh[ \t]+\S+[ \t]+\S+)((?:[ \t]+[^\s&;|]+)*)")
 _TOOLS = re.compile(r'^tools="([^"]*)"', re.M)
+_LLVM = re.compile(r'^llvm="([^"]*)"', re.M)  # the clang toolchain's packages (TOOLCHAIN=clang)
 _INST = re.compile(r"^Inst (?P<name>[^\s:]+)(?::\S+)? (?:\[[^\]]*\] )?\((?P<version>\S+) .*\[(?P<arch>[^\]]+)\]\)")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~:-]*$")
@@ -72,7 +73,8 @@ def seeds(dockerfile_text: str, setup_builder_text: str) -> Seeds:
     # g++ for a native builder; crossbuild-essential-<arch> for a cross one (setup-builder.sh);
     # pg-server-headers.sh downloads the build machine's postgresql-server-dev-<major>, and
     # compile-locale.sh installs the build machine's locales.
-    machine += tools.group(1).split() + ["g++", "postgresql-server-dev-all"]
+    llvm = _LLVM.search(setup_builder_text)
+    machine += tools.group(1).split() + (llvm.group(1).split() if llvm else []) + ["g++", "postgresql-server-dev-all"]
     machine += ["locales"] if any("compile-locale.sh" in text for text in runs) else []
     return Seeds(tuple(dict.fromkeys(target)), tuple(dict.fromkeys(machine)), tuple(dict.fromkeys(runtime)))
 

@@ -23,6 +23,9 @@ from . import schedule
 from .dockerfile import BUILDER_PREFIX
 from .sources import IMAGE_COMPONENTS
 
+#: The compilers a build can use (the Dockerfile's build argument TOOLCHAIN): Debian's GCC, or clang.
+TOOLCHAINS = ("gcc", "clang")
+
 LABEL_PREFIX = "org.orthanc-images"
 OCI = "org.opencontainers.image"
 #: Where an image goes: loaded into the local engine, pushed, or only into the build cache (a stage).
@@ -53,6 +56,7 @@ class BuildRequest:
     jobs: int | None = None
     stages: tuple[str, ...] = ()
     static: bool = False
+    toolchain: str = "gcc"  # one of TOOLCHAINS
     without: tuple[str, ...] = ()
     no_cache_filter: tuple[str, ...] = ()
     emulate: bool = False
@@ -151,6 +155,7 @@ class BuildSpec:
     jobs: schedule.Jobs | None  # the stages built as separate jobs; None: one buildx call
     compiler: str  # native, cross or emulated
     libraries: str  # system or static
+    toolchain: str = "gcc"  # the compilers: one of TOOLCHAINS
     without: tuple[str, ...] = ()
     only_stages: tuple[str, ...] = ()
     # Exported as an OCI archive with every timestamp clamped to SOURCE_DATE_EPOCH (BuildKit's
@@ -189,13 +194,15 @@ class BuildSpec:
 
 
 def build_args(cfg: Config, set_name: str, base_registry: str, emulate: bool, static: bool,
-               source_date_epoch: int | None = None, base_digest: str | None = None) -> dict[str, str]:
+               source_date_epoch: int | None = None, base_digest: str | None = None,
+               toolchain: str = "gcc") -> dict[str, str]:
     release = cfg.release_set(set_name)
     base = cfg.base_image(release, base_registry)
     args = {
         # By digest when known: the build starts from that image whatever the tag says by then.
         "BASE_IMAGE": f"{base}@{base_digest}" if base_digest else base,
         "BUILDER": "emulated" if emulate else "cross",
+        "TOOLCHAIN": toolchain,
     }
     if source_date_epoch is not None:
         # BuildKit dates the image config and its history from it, and clamps file times to it.
@@ -306,7 +313,7 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             context=(request.context or request.dockerfile.resolve().parent).resolve(),
             target=build.image,
             build_args=build_args(cfg, build.set_name, base_registry, request.emulate, request.static,
-                                  image_facts.source_date_epoch, facts.base_digest),
+                                  image_facts.source_date_epoch, facts.base_digest, request.toolchain),
             contexts=dict(sorted(contexts.items())),
             tags=(image_ref(target.registry, target.namespace, build.image, build.tag),),
             labels=labels(cfg, build, image_facts, left_out_contexts(contexts), base_registry),
@@ -324,6 +331,7 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             if request.scheduled else None,
             compiler=compiler,
             libraries="static" if request.static else "system",
+            toolchain=request.toolchain,
             without=spec_without,
             only_stages=tuple(request.stages),
             bench=request.bench,

@@ -94,10 +94,12 @@ def steps(
     memory_budget: str = "3GiB",
     compile_stages: tuple[str, ...] = (),
     sources_dir: Path | None = None,
+    toolchain: str = "gcc",
 ) -> list[Step]:
     """The bench as a list of builds (pure); every build reads its sources from ``sources_dir``
     (default: the builds' own default)."""
     where = {"sources_dir": sources_dir} if sources_dir is not None else {}
+    where["toolchain"] = toolchain
 
     def on(arch: str, **options) -> BuildRequest:
         return BuildRequest(set_name=set_name, images=(image,), platforms=(arch,), **where, **options)

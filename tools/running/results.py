@@ -182,6 +182,7 @@ FIELDS: dict[str, Checker] = {
     "no_cache": _boolean,
     "pushed": _boolean,
     "libraries": _string,
+    "toolchain": _string,
     "digest": _nullable(_string),
     "exit_code": _nullable(_integer),
     "log": _string,
