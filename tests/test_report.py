@@ -36,6 +36,15 @@ def test_an_image_built_without_plugins_has_its_own_row():
     assert ["1.10.1", "orthanc-plugins", "", "", "OOM"] in rows
 
 
+def test_a_clang_build_has_its_own_row_and_gcc_is_the_default():
+    clang = rec("orthanc", "amd64", 400.0, toolchain="clang")
+    both = rec("orthanc-plugins", "amd64", 800.0, toolchain="clang", without=["wsi"])
+    headers, rows = report.build_table([*RECORDS, clang, both, rec("orthanc", "amd64", 480.0, toolchain="gcc", end="2026-01-03T00:00:00+00:00")])
+    assert ["1.10.1", "orthanc (clang)", "400", "", ""] in rows
+    assert ["1.10.1", "orthanc-plugins (clang, without wsi)", "800", "", ""] in rows
+    assert ["1.10.1", "orthanc", "480", "578", ""] in rows  # gcc, said or not, is the default row
+
+
 def test_formats_and_filters():
     headers, rows = report.build_table(report.select(RECORDS, platforms=["armv7"]))
     assert len(headers) == 4

@@ -160,6 +160,13 @@ def test_static_build_passes_its_argument():
     assert spec.build_args(CFG, "1.10.1", "", emulate=False, static=True)["LIBRARIES"] == "static"
 
 
+def test_the_toolchain_is_a_build_argument_and_gcc_the_default():
+    from tools.planning import spec
+    assert spec.build_args(CFG, "1.10.1", "", emulate=False, static=False)["TOOLCHAIN"] == "gcc"
+    assert spec.build_args(CFG, "1.10.1", "", emulate=False, static=False, toolchain="clang")["TOOLCHAIN"] == "clang"
+    assert spec.BuildRequest().toolchain == "gcc"
+
+
 def test_a_build_without_plugins_still_passes_every_context_the_dockerfile_names():
     # BuildKit resolves every context a Dockerfile names, even of stages it will not build: one
     # not passed is looked up as an image on Docker Hub, which fails offline.

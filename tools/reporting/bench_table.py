@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from .report import left_out
+from .report import variant
 
 
 def median(values: list[float]) -> float:
@@ -61,7 +61,7 @@ def summarise(records: list[dict]) -> tuple[list[str], list[list[str]]]:
             ratio = f"{record['wall_seconds'] / own['wall_seconds']:.2f} of native"
         rows.append(["cold", record["bench"]["label"], "1", _seconds(record), ratio,
                      mib(record.get("memory_build_peak_bytes")), mib(record.get("size_bytes")),
-                     f"{record['image']}:{record['set']}{left_out(record)}"])
+                     f"{record['image']}:{record['set']}{variant(record)}"])
     return headers, rows
 
 

@@ -48,15 +48,19 @@ def select(records: list[dict], sets=None, images=None, platforms=None, hosts=No
     return [r for r in records if keep(r)]
 
 
-def left_out(record: dict) -> str:
-    """`` (without dicomweb, wsi)`` for an image built without some plugins, else ''."""
+def variant(record: dict) -> str:
+    """`` (clang, without dicomweb, wsi)``: how a build differs from the default one (compiled by
+    clang, built without some plugins), else ''. A variant is not the image: it gets rows of its own."""
+    words = [record["toolchain"]] if record.get("toolchain", "gcc") != "gcc" else []
     without = record.get("without") or []
-    return f" (without {', '.join(without)})" if without else ""
+    if without:
+        words.append(f"without {', '.join(without)}")
+    return f" ({', '.join(words)})" if words else ""
 
 
 def image_label(record: dict) -> str:
-    """The image, and the plugins it was built without, if any (a partial image is not the image)."""
-    return record["image"] + left_out(record)
+    """The image, and how the build differs from the default one, if it does (``variant``)."""
+    return record["image"] + variant(record)
 
 
 def mode(record: dict) -> str:
@@ -416,7 +420,7 @@ def display_name(record: dict) -> str:
     """E.g. 'orthanc-plugins:1.13.0 (without wsi) build-gdcm': image and set, what was left out, the
     stages when only some were built."""
     stages = "".join(f" {s}" for s in record.get("only_stages", []))
-    return f"{record['image']}:{record['set']}{left_out(record)}{stages}"
+    return f"{record['image']}:{record['set']}{variant(record)}{stages}"
 
 
 def _gib(value: float) -> str:
