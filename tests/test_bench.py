@@ -36,6 +36,14 @@ def test_steps_order_and_shape():
     assert all(s.ccache == ("ccache-gdcm-amd64", "ccache-mysql-amd64") and not s.cold for s in memory[1:])
 
 
+def test_every_build_of_a_bench_uses_its_toolchain():
+    steps = bench.steps("1.10.1", "orthanc", ["amd64", "arm64"], "amd64", runs=1, toolchain="clang",
+                        memory_stages=["build-gdcm", "build-mysql"])
+    assert {s.build.toolchain for s in steps} == {"clang"}
+    assert bench.summary(steps[0].build) == "orthanc arm64, no cache, compiled by clang"
+    assert {s.build.toolchain for s in bench.steps("1.10.1", "orthanc", ["amd64"], "amd64", runs=1)} == {"gcc"}
+
+
 def test_bump_and_memory_without_the_host_platform():
     steps = bench.steps("1.10.1", "orthanc", ["arm64", "armv7"], "amd64", parts=("cold", "bump"), runs=1,
                         emulate=[])

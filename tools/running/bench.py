@@ -65,6 +65,8 @@ def summary(request: BuildRequest) -> str:
     words = [f"{','.join(request.images)} {','.join(request.platforms)}"]
     words += [f"stage {stage}" for stage in request.stages]
     words += [word for word, on in (("no cache", request.no_cache), ("emulated", request.emulate)) if on]
+    if request.toolchain != "gcc":
+        words.append(f"compiled by {request.toolchain}")
     if request.no_cache_filter:
         words.append(f"rebuilding {','.join(request.no_cache_filter)}")
     if request.max_parallel is not None:
