@@ -75,6 +75,19 @@ def test_image_is_lean_and_runs_as_non_root(built):
     assert config["Labels"]["org.orthanc-images.orthanc.version"] == VERSION
 
 
+def test_the_ca_certificates_made_on_the_build_machine_are_those_the_image_makes_itself(built):
+    # /etc/ssl/certs comes from the build machine (make-certificates.sh); update-ca-certificates run
+    # afresh in the image itself must leave the same links and the same bundle.
+    listing = ("cd /etc/ssl/certs && find . -printf '%p %y %l\\n' | sort && md5sum ca-certificates.crt "
+               "&& md5sum /etc/ca-certificates.conf")
+    out = subprocess.run(["docker", "run", "--rm", "--user", "0", "--entrypoint", "sh", IMAGE, "-c",
+                          f"{listing} && echo ==== && update-ca-certificates --fresh >/dev/null && {listing}"],
+                         capture_output=True, text=True, check=True).stdout
+    shipped, made_here = out.split("====\n")
+    assert shipped == made_here
+    assert shipped.count(".pem l ") >= 100, shipped[:500]
+
+
 def test_refuses_remote_access_without_users(built):
     proc = subprocess.run(["docker", "run", "--rm", IMAGE], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
