@@ -26,7 +26,7 @@ def test_steps_order_and_shape():
                                                   (1, "budget 3GiB")]
     # Sequential as the -sequential sessions are: one stage at a time, one compile job.
     assert [(s.build.max_parallel, s.build.jobs, s.build.memory_budget) for s in memory] == [
-        (2, None, None), (2, None, None), (1, 1, None), (None, None, "3GiB")]
+        (None, None, None), (None, None, None), (1, 1, None), (None, None, "3GiB")]
     assert all(s.build.stages == ("build-gdcm", "build-mysql") and s.build.platforms == ("amd64",) for s in memory)
     assert all(s.build.no_cache_filter == ("build-gdcm", "build-mysql") for s in memory)
     assert bench.summary(memory[-1].build) == ("orthanc-plugins amd64, stage build-gdcm, stage build-mysql, "

@@ -16,7 +16,8 @@ Parts, in the order they run:
   image: only that component's stage and the assembly run, and ccache
   recompiles only the changed file (repeated; median). Run 0 rebuilds the
   unchanged image first and is not counted;
-- ``memory``: compile the named stages again, in parallel, sequentially as the
+- ``memory``: compile the named stages again, in parallel as an ordinary build
+  session does (all at once, each with every processor), sequentially as the
   ``-sequential`` sessions do (one stage at a time, one compile job:
   ``--max-parallel 1 --jobs 1``) and within a memory budget: time and peak memory.
   Only those stages' compiler caches are emptied, so their dependencies stay
@@ -124,8 +125,9 @@ def steps(
             result.append(Step("bump", run, f"{bump} on {warm}", on(warm), bump=bump if run else None))
     if "memory" in parts and memory_stages:
         mounts = tuple(cache_mount_id(stage, warm) for stage in memory_stages)
-        modes = ((0, "parallel", {"max_parallel": len(memory_stages)}),
-                 (1, "parallel", {"max_parallel": len(memory_stages)}),
+        # Parallel as an ordinary build session is: every stage at once, each with every processor.
+        modes = ((0, "parallel", {}),
+                 (1, "parallel", {}),
                  (1, "sequential", {"max_parallel": 1, "jobs": 1}),
                  (1, f"budget {memory_budget}", {"memory_budget": memory_budget}))
         for run, label, limits in modes:
