@@ -48,7 +48,7 @@ def test_per_platform_command():
     args = dict(a.split("=", 1) for a in pairs(cmd, "--build-arg"))
     assert args == {
         "BASE_IMAGE": "127.0.0.1:5000/library/debian:bullseye-slim",
-        "TOOLCHAIN": "gcc",
+        "TOOLCHAIN": "clang",  # versions.toml settings.toolchain
         "BUILDER": "cross",
         "ORTHANC_BRANCH": "Orthanc-1.9.0",
         "POSTGRESQL_BRANCH": "OrthancPostgreSQL-3.3",

@@ -191,11 +191,19 @@ BAD = [
      "versions.toml: settings: key 'default_image': unknown image 'dcm4chee'"),
     ("unknown alias", lambda t: t.replace('aliases = ["latest", "minor"]', 'aliases = ["stable"]'),
      "versions.toml: settings: key 'aliases': unknown alias 'stable'"),
+    ("unknown toolchain", lambda t: t.replace('namespace = "fixture"', 'namespace = "fixture"\ntoolchain = "icc"'),
+     "versions.toml: settings: key 'toolchain': unknown toolchain 'icc' (known: gcc, clang)"),
     ("distribution without image", lambda t: t.replace('image = "debian:bookworm-slim"', 'name = "x"'),
      "versions.toml: distribution 'bookworm': key 'name': unknown key"),
     ("distribution image without tag", lambda t: t.replace('image = "debian:bookworm-slim"', 'image = "debian"'),
      "versions.toml: distribution 'bookworm': key 'image': malformed image reference 'debian'"),
 ]
+
+
+def test_the_toolchain_setting_is_gcc_when_left_out(tmp_path):
+    assert config.load(write(tmp_path, GOOD)).settings.toolchain == "gcc"
+    chosen = GOOD.replace('namespace = "fixture"', 'namespace = "fixture"\ntoolchain = "clang"')
+    assert config.load(write(tmp_path, chosen)).settings.toolchain == "clang"
 
 
 @pytest.mark.parametrize("description,change,expected", BAD, ids=[b[0] for b in BAD])

@@ -164,7 +164,7 @@ def test_the_toolchain_is_a_build_argument_and_gcc_the_default():
     from tools.planning import spec
     assert spec.build_args(CFG, "1.10.1", "", emulate=False, static=False)["TOOLCHAIN"] == "gcc"
     assert spec.build_args(CFG, "1.10.1", "", emulate=False, static=False, toolchain="clang")["TOOLCHAIN"] == "clang"
-    assert spec.BuildRequest().toolchain == "gcc"
+    assert spec.BuildRequest().toolchain is None  # versions.toml's settings.toolchain
 
 
 def test_a_build_without_plugins_still_passes_every_context_the_dockerfile_names():

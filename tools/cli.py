@@ -19,7 +19,7 @@ from .configuration import config as config_mod
 from .errors import CAUGHT, Parser, UsageError, tell
 from .paths import CHART, DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES, REFERENCE, ROOT, TIMELINE
 from .planning import sources
-from .planning.spec import SEQUENTIAL, TOOLCHAINS, BuildRequest, request_from
+from .planning.spec import SEQUENTIAL, BuildRequest, request_from
 from .reporting import report
 from .running import bench
 
@@ -69,9 +69,9 @@ def _build_parser(sub) -> None:
     p.add_argument("--static", action="store_true",
                    help="Orthanc's static build (its own copies of DCMTK, Boost, ..., downloaded from Orthanc's "
                         "servers while compiling) instead of the distribution's libraries; needs the internet")
-    p.add_argument("--toolchain", choices=TOOLCHAINS, default="gcc",
-                   help="the compilers: gcc, Debian's (default), or clang, one compiler for every platform: "
-                        "as fast cross-compiling as native, where Debian's cross GCC is slower than its native GCC")
+    p.add_argument("--toolchain", choices=config_mod.TOOLCHAINS,
+                   help="the compilers: gcc (Debian's) or clang (one compiler for every platform, as fast "
+                        "cross-compiling as native); default: settings.toolchain")
     p.add_argument("--without", action="append", metavar="PLUGIN", choices=config_mod.COMPONENTS[1:],
                    help="leave this plugin out of orthanc-plugins, e.g. when its source cannot be had "
                         "(repeatable; recorded and labelled on the image)")
@@ -205,8 +205,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-stage", action="append", dest="memory_stages", metavar="STAGE",
                    help="stages the memory part compiles (default: the image's component stages)")
     p.add_argument("--memory-budget", default="3GiB", help="budget of the memory part (default: %(default)s)")
-    p.add_argument("--toolchain", choices=TOOLCHAINS, default="gcc",
-                   help="the compilers of every build (default: %(default)s)")
+    p.add_argument("--toolchain", choices=config_mod.TOOLCHAINS,
+                   help="the compilers of every build (default: settings.toolchain)")
     p.add_argument("--results", type=Path, help="results file (default: settings.results)")
     p.add_argument("--dry-run", action="store_true", help="print the builds, run nothing")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)

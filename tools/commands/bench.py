@@ -33,7 +33,7 @@ class BenchRequest:
     config: Path = DEFAULT_CONFIG
     sources_dir: Path = DEFAULT_SOURCES
     dry_run: bool = False
-    toolchain: str = "gcc"
+    toolchain: str | None = None  # default: settings.toolchain
 
 
 def run(request: BenchRequest) -> int:
@@ -70,7 +70,7 @@ def run(request: BenchRequest) -> int:
     steps = bench.steps(release.name, image, platforms, here, parts=request.parts, runs=request.runs,
                         emulate=emulate, bump=bump, memory_stages=memory_stages,
                         memory_budget=request.memory_budget, compile_stages=tuple(dockerfile.compile_stages(text)),
-                        sources_dir=sources_dir, toolchain=request.toolchain)
+                        sources_dir=sources_dir, toolchain=request.toolchain or cfg.settings.toolchain)
     run_id = bench.bench_id()
     results_file = request.results or cfg.root / cfg.settings.results
     print(f"bench {run_id}: {len(steps)} builds of {image}:{release.name}, recorded in {results_file}")

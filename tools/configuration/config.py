@@ -22,6 +22,8 @@ from ..errors import FatalError
 COMPONENTS = ("orthanc", "postgresql", "mysql", "dicomweb", "gdcm", "webviewer", "wsi")
 #: The images the Dockerfile produces (its final targets).
 IMAGES = ("orthanc", "orthanc-plugins")
+#: The compilers a build can use (the Dockerfile's build argument TOOLCHAIN): Debian's GCC, or clang.
+TOOLCHAINS = ("gcc", "clang")
 
 
 class PlatformSupport(NamedTuple):
@@ -53,9 +55,10 @@ SETTINGS_KEYS = {
     "aliases": list,
     "sources": list,
     "mirror": str,
+    "toolchain": str,
 }
 #: Settings that may be left out, with their defaults.
-OPTIONAL_SETTINGS = ("sources", "mirror")
+OPTIONAL_SETTINGS = ("sources", "mirror", "toolchain")
 #: Where sources come from (see tools/planning/sources.py), in the default order.
 PROVIDERS = ("local", "debian", "mirror", "tarball", "mercurial")
 COMPONENT_KEYS = {"repository": str, "branch": str, "subdir": str, "tarball": str}
@@ -149,6 +152,7 @@ class Settings:
     aliases: tuple[str, ...]
     sources: tuple[str, ...] = PROVIDERS
     mirror: str = ""  # a folder (relative to versions.toml) or URL of <Branch>.tar.gz archives
+    toolchain: str = "gcc"  # the compilers of every build (TOOLCHAINS), unless a build says otherwise
 
 
 @dataclass(frozen=True)
@@ -483,6 +487,9 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
     mirror = table.get("mirror", "")
     if mirror and ("\n" in mirror or mirror != mirror.strip()):
         check.fail(where, "mirror", f"malformed mirror {mirror!r}")
+    toolchain = table.get("toolchain", "gcc")
+    if toolchain not in TOOLCHAINS:
+        check.fail(where, "toolchain", f"unknown toolchain '{toolchain}' (known: {', '.join(TOOLCHAINS)})")
     return Settings(
         registry=table["registry"],
         namespace=table["namespace"],
@@ -493,4 +500,5 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
         aliases=tuple(table["aliases"]),
         sources=tuple(order),
         mirror=mirror,
+        toolchain=toolchain,
     )

@@ -23,9 +23,6 @@ from . import schedule
 from .dockerfile import BUILDER_PREFIX
 from .sources import IMAGE_COMPONENTS
 
-#: The compilers a build can use (the Dockerfile's build argument TOOLCHAIN): Debian's GCC, or clang.
-TOOLCHAINS = ("gcc", "clang")
-
 LABEL_PREFIX = "org.orthanc-images"
 OCI = "org.opencontainers.image"
 #: Where an image goes: loaded into the local engine, pushed, or only into the build cache (a stage).
@@ -56,7 +53,7 @@ class BuildRequest:
     jobs: int | None = None
     stages: tuple[str, ...] = ()
     static: bool = False
-    toolchain: str = "gcc"  # one of TOOLCHAINS
+    toolchain: str | None = None  # one of config.TOOLCHAINS (None: settings.toolchain)
     without: tuple[str, ...] = ()
     no_cache_filter: tuple[str, ...] = ()
     emulate: bool = False
@@ -155,7 +152,7 @@ class BuildSpec:
     jobs: schedule.Jobs | None  # the stages built as separate jobs; None: one buildx call
     compiler: str  # native, cross or emulated
     libraries: str  # system or static
-    toolchain: str = "gcc"  # the compilers: one of TOOLCHAINS
+    toolchain: str = "gcc"  # the compilers: one of config.TOOLCHAINS
     without: tuple[str, ...] = ()
     only_stages: tuple[str, ...] = ()
     # Exported as an OCI archive with every timestamp clamped to SOURCE_DATE_EPOCH (BuildKit's
@@ -294,6 +291,7 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
     compile_jobs = limits.compile_jobs(facts.cores)
     base_registry = cfg.settings.base_registry if request.base_registry is None else request.base_registry
     without = tuple(sorted(request.without))
+    toolchain = request.toolchain or cfg.settings.toolchain
     left_out = [f"{BUILDER_PREFIX}{name}" for name in without]
     specs = []
     for build in builds_of(cfg, request, facts.host_platform):
@@ -313,7 +311,7 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             context=(request.context or request.dockerfile.resolve().parent).resolve(),
             target=build.image,
             build_args=build_args(cfg, build.set_name, base_registry, request.emulate, request.static,
-                                  image_facts.source_date_epoch, facts.base_digest, request.toolchain),
+                                  image_facts.source_date_epoch, facts.base_digest, toolchain),
             contexts=dict(sorted(contexts.items())),
             tags=(image_ref(target.registry, target.namespace, build.image, build.tag),),
             labels=labels(cfg, build, image_facts, left_out_contexts(contexts), base_registry),
@@ -331,7 +329,7 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             if request.scheduled else None,
             compiler=compiler,
             libraries="static" if request.static else "system",
-            toolchain=request.toolchain,
+            toolchain=toolchain,
             without=spec_without,
             only_stages=tuple(request.stages),
             bench=request.bench,
