@@ -44,14 +44,12 @@ def used_contexts(request: BuildRequest, text: str) -> set[str]:
     return dockerfile.contexts_of(text, list(request.stages)) if request.stages else dockerfile.named_contexts(text)
 
 
-def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Build],
+def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Build], text: str, used: set[str],
                     say: Callable[[str], None] = print) -> dict[str, str]:
-    """Named build contexts with the pinned sources the Dockerfile asks for (fetched unless dry run)."""
-    check_dockerfile(request.dockerfile)
-    text = request.dockerfile.read_text()
-    used = used_contexts(request, text)
+    """Named build contexts with the pinned sources the Dockerfile (``text``) asks for (``used``:
+    ``used_contexts``), fetched unless dry run."""
     without = request.without
-    used -= {sources.context_name(name) for name in without}
+    used = used - {sources.context_name(name) for name in without}
     placeholders = {}
     if without:
         # A named context with a stage's name replaces that stage: an empty /out, nothing built.
@@ -93,11 +91,12 @@ def source_contexts(cfg: Config, request: BuildRequest, builds: list[matrix.Buil
     return {**{name: str(path.resolve()) for name, path in {**found, **assets}.items()}, **placeholders}
 
 
-def lock_context(cfg: Config, request: BuildRequest, distribution: str, locked: debian_lock.DistributionLock | None,
-                 say: Callable[[str], None] = print) -> dict[str, str]:
-    """The ``debian-lock`` context of the set's distribution, when the Dockerfile reads it: the pins
-    and list of versions.lock (empty files when the distribution is not locked), written unless dry run."""
-    if debian_lock.CONTEXT not in used_contexts(request, request.dockerfile.read_text()):
+def lock_context(cfg: Config, request: BuildRequest, used: set[str], distribution: str,
+                 locked: debian_lock.DistributionLock | None, say: Callable[[str], None] = print) -> dict[str, str]:
+    """The ``debian-lock`` context of the set's distribution, when the build reads it (``used``): the
+    pins and list of versions.lock (empty files when the distribution is not locked), written unless
+    dry run."""
+    if debian_lock.CONTEXT not in used:
         return {}
     lock_path = cfg.root / debian_lock.LOCK_FILE
     folder = request.sources_dir.resolve() / f".{debian_lock.CONTEXT}" / distribution
@@ -147,15 +146,18 @@ def specs_for(cfg: Config, request: BuildRequest, host_platform: str, facts: Cal
     builds = builds_of(cfg, request, host_platform)
     release = cfg.release_set(builds[0].set_name)
     locked = debian_lock.load(cfg.root / debian_lock.LOCK_FILE).get(release.base)  # read once, used twice
-    contexts = source_contexts(cfg, request, builds, say)
-    contexts.update(lock_context(cfg, request, release.base, locked, say))
+    check_dockerfile(request.dockerfile)
+    text = request.dockerfile.read_text()  # read once: its contexts, then the resolved builds
+    used = used_contexts(request, text)
+    contexts = source_contexts(cfg, request, builds, text, used, say)
+    contexts.update(lock_context(cfg, request, used, release.base, locked, say))
     trees = {name.removeprefix(sources.context_name("")): Path(path) for name, path in contexts.items()
              if name.startswith(sources.context_name("")) and Path(path).is_dir()}
     dates = {name: sources.source_date([tree]) for name, tree in sorted(trees.items())}
     known = replace(facts(), source_dates=tuple((name, date) for name, date in dates.items() if date is not None),
                     origins=tuple((name, sources.origin(tree)) for name, tree in sorted(trees.items())),
                     base_digest=base_digest(cfg, request, release, locked, say))
-    return resolve(cfg, request, known, contexts, request.dockerfile.read_text())
+    return resolve(cfg, request, known, contexts, text)
 
 
 def job_commands(spec: BuildSpec, log_base: Path, say: Callable[[str], None] = print) -> dict[str, list[str]]:
