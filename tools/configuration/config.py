@@ -24,6 +24,8 @@ COMPONENTS = ("orthanc", "postgresql", "mysql", "dicomweb", "gdcm", "webviewer",
 IMAGES = ("orthanc", "orthanc-plugins")
 #: The compilers a build can use (the Dockerfile's build argument TOOLCHAIN): Debian's GCC, or clang.
 TOOLCHAINS = ("gcc", "clang")
+#: The toolchain of a build when versions.toml says none (and of every record made before the setting).
+DEFAULT_TOOLCHAIN = "gcc"
 
 
 class PlatformSupport(NamedTuple):
@@ -152,7 +154,7 @@ class Settings:
     aliases: tuple[str, ...]
     sources: tuple[str, ...] = PROVIDERS
     mirror: str = ""  # a folder (relative to versions.toml) or URL of <Branch>.tar.gz archives
-    toolchain: str = "gcc"  # the compilers of every build (TOOLCHAINS), unless a build says otherwise
+    toolchain: str = DEFAULT_TOOLCHAIN  # the compilers of every build (TOOLCHAINS), unless a build says otherwise
 
 
 @dataclass(frozen=True)
@@ -487,7 +489,7 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
     mirror = table.get("mirror", "")
     if mirror and ("\n" in mirror or mirror != mirror.strip()):
         check.fail(where, "mirror", f"malformed mirror {mirror!r}")
-    toolchain = table.get("toolchain", "gcc")
+    toolchain = table.get("toolchain", DEFAULT_TOOLCHAIN)
     if toolchain not in TOOLCHAINS:
         check.fail(where, "toolchain", f"unknown toolchain '{toolchain}' (known: {', '.join(TOOLCHAINS)})")
     return Settings(

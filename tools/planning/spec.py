@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..configuration.config import COMPONENTS, IMAGES, Config
+from ..configuration.config import COMPONENTS, DEFAULT_TOOLCHAIN, IMAGES, Config
 from ..configuration.matrix import Build, expand, image_ref
 from ..paths import DEFAULT_CONFIG, DEFAULT_DOCKERFILE, DEFAULT_SOURCES
 from . import schedule
@@ -152,7 +152,7 @@ class BuildSpec:
     jobs: schedule.Jobs | None  # the stages built as separate jobs; None: one buildx call
     compiler: str  # native, cross or emulated
     libraries: str  # system or static
-    toolchain: str = "gcc"  # the compilers: one of config.TOOLCHAINS
+    toolchain: str = DEFAULT_TOOLCHAIN  # the compilers: one of config.TOOLCHAINS
     without: tuple[str, ...] = ()
     only_stages: tuple[str, ...] = ()
     # Exported as an OCI archive with every timestamp clamped to SOURCE_DATE_EPOCH (BuildKit's
@@ -192,7 +192,7 @@ class BuildSpec:
 
 def build_args(cfg: Config, set_name: str, base_registry: str, emulate: bool, static: bool,
                source_date_epoch: int | None = None, base_digest: str | None = None,
-               toolchain: str = "gcc") -> dict[str, str]:
+               toolchain: str = DEFAULT_TOOLCHAIN) -> dict[str, str]:
     release = cfg.release_set(set_name)
     base = cfg.base_image(release, base_registry)
     args = {

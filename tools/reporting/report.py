@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from tabulate import tabulate
 
+from ..configuration.config import DEFAULT_TOOLCHAIN
 from ..running.machine import short
 
 FORMATS = ("github", "plain", "csv", "json")
@@ -51,7 +52,8 @@ def select(records: list[dict], sets=None, images=None, platforms=None, hosts=No
 def variant(record: dict) -> str:
     """`` (clang, without dicomweb, wsi)``: how a build differs from the default one (compiled by
     clang, built without some plugins), else ''. A variant is not the image: it gets rows of its own."""
-    words = [record["toolchain"]] if record.get("toolchain", "gcc") != "gcc" else []
+    toolchain = record.get("toolchain", DEFAULT_TOOLCHAIN)
+    words = [toolchain] if toolchain != DEFAULT_TOOLCHAIN else []
     without = record.get("without") or []
     if without:
         words.append(f"without {', '.join(without)}")

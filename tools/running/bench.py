@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import docker
+from ..configuration.config import DEFAULT_TOOLCHAIN
 from ..planning.spec import BuildRequest
 
 PARTS = ("cold", "nochange", "bump", "memory")
@@ -66,7 +67,7 @@ def summary(request: BuildRequest) -> str:
     words = [f"{','.join(request.images)} {','.join(request.platforms)}"]
     words += [f"stage {stage}" for stage in request.stages]
     words += [word for word, on in (("no cache", request.no_cache), ("emulated", request.emulate)) if on]
-    if request.toolchain != "gcc":
+    if request.toolchain not in (None, DEFAULT_TOOLCHAIN):
         words.append(f"compiled by {request.toolchain}")
     if request.no_cache_filter:
         words.append(f"rebuilding {','.join(request.no_cache_filter)}")
@@ -97,7 +98,7 @@ def steps(
     memory_budget: str = "3GiB",
     compile_stages: tuple[str, ...] = (),
     sources_dir: Path | None = None,
-    toolchain: str = "gcc",
+    toolchain: str = DEFAULT_TOOLCHAIN,
 ) -> list[Step]:
     """The bench as a list of builds (pure); every build reads its sources from ``sources_dir``
     (default: the builds' own default)."""
