@@ -9,6 +9,9 @@ set -eu
 src=$1
 branch=$2
 . /opt/orthanc-build/env
+# Precompiled headers (precompiled-headers.cmake): ccache takes a compile that reads one
+# only with these sloppiness settings (the header's defines and times are its own).
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 ccache --zero-stats >/dev/null
 /opt/orthanc-build/restore-assets.sh orthanc "$src"
 /opt/orthanc-build/apply-patches.sh orthanc "$src"
@@ -19,7 +22,8 @@ done
 cmake -S "$src/OrthancServer" -B /build $CMAKE_COMMON $CMAKE_CROSS $CMAKE_COMPILER \
   -DSTANDALONE_BUILD=ON "-DDCMTK_LIBRARIES=$DCMTK_LIBS" \
   -DUNIT_TESTS_WITH_HTTP_CONNEXIONS=OFF -DBUILD_CONNECTIVITY_CHECKS=OFF \
-  -DCMAKE_POSITION_INDEPENDENT_CODE=ON
+  -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  -DCMAKE_PROJECT_INCLUDE=/opt/orthanc-build/precompiled-headers.cmake
 cmake --build /build --parallel "$JOBS" --target Orthanc CoreLibrary $samples
 install -D -m 644 /build/libCoreLibrary.a /framework/usr/lib/libOrthancFramework.a
 install -D -m 755 /build/Orthanc /out/usr/sbin/Orthanc
