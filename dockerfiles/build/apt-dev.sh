@@ -15,9 +15,4 @@ for p in "$@"; do
     *) packages="$packages $p$suffix" ;;
   esac
 done
-/opt/orthanc-build/check-lock.sh before /tmp/packages-before
-apt-get update
-apt-get install -y --no-install-recommends $packages
-rm -rf /var/lib/apt/lists/*
-/opt/orthanc-build/check-lock.sh installed /tmp/packages-before
-rm -f /tmp/packages-before
+/opt/orthanc-build/apt-locked.sh $packages

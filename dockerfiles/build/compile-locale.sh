@@ -7,12 +7,7 @@ set -eu
 out=$1
 input=$2
 charmap=$3
-/opt/orthanc-build/check-lock.sh pin
-/opt/orthanc-build/check-lock.sh before /tmp/packages-before
-apt-get -q update
-apt-get -q install -y --no-install-recommends locales
-rm -rf /var/lib/apt/lists/*
-/opt/orthanc-build/check-lock.sh installed /tmp/packages-before
+/opt/orthanc-build/apt-locked.sh locales
 name="$input.$(echo "$charmap" | tr 'A-Z' 'a-z' | tr -d -)"
 mkdir -p "$out/usr/lib/locale"
 localedef --no-archive --inputfile="$input" --charmap="$charmap" "$out/usr/lib/locale/$name"

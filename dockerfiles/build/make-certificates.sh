@@ -15,12 +15,7 @@ if [ -z "$deb" ]; then
   echo "make-certificates: no ca-certificates package to install"
   exit 0
 fi
-/opt/orthanc-build/check-lock.sh pin
-/opt/orthanc-build/check-lock.sh before /tmp/packages-before
-apt-get -q update
-apt-get -q install -y --no-install-recommends "$deb"
-rm -rf /var/lib/apt/lists/*
-/opt/orthanc-build/check-lock.sh installed /tmp/packages-before
+/opt/orthanc-build/apt-locked.sh "$deb"
 mkdir -p "$out/etc/ssl"
 cp -a /etc/ssl/certs "$out/etc/ssl/"
 cp -a /etc/ca-certificates.conf "$out/etc/"

@@ -29,16 +29,13 @@ case "${TARGETARCH:-}${TARGETVARIANT:-}" in
   *) echo "setup-builder: unsupported target ${TARGETARCH}${TARGETVARIANT}" >&2; exit 2 ;;
 esac
 build=$(dpkg --print-architecture)
-# The Debian package lock: apt takes the locked versions, check-lock.sh checks what it took.
-/opt/orthanc-build/check-lock.sh pin
-/opt/orthanc-build/check-lock.sh before /tmp/packages-before
+# Packages are installed at the Debian package lock's versions, and checked (apt-locked.sh).
 tools="ca-certificates ccache cmake make ninja-build file patch unzip python3 pkg-config protobuf-compiler"
 llvm="clang"
 [ "$toolchain" = clang ] || llvm=""
 if [ "$build" = "$target" ]; then
   echo "setup-builder: native build for $target"
-  apt-get update
-  apt-get install -y --no-install-recommends $tools g++ $llvm "$@"
+  /opt/orthanc-build/apt-locked.sh $tools g++ $llvm "$@"
   cross=""
   compiler=""
   [ "$toolchain" = gcc ] || compiler="-DCMAKE_C_COMPILER=$cc -DCMAKE_CXX_COMPILER=$cxx"
@@ -46,8 +43,7 @@ if [ "$build" = "$target" ]; then
 else
   echo "setup-builder: cross build on $build for $target"
   dpkg --add-architecture "$target"
-  apt-get update
-  apt-get install -y --no-install-recommends $tools $llvm "crossbuild-essential-$target" \
+  /opt/orthanc-build/apt-locked.sh $tools $llvm "crossbuild-essential-$target" \
     $(for p in "$@"; do echo "$p:$target"; done)
   # (Debian's clang takes arm-linux-gnueabihf for Debian's armhf: ARMv7-A, Thumb-2, VFPv3-D16.)
   cat > /opt/orthanc-build/toolchain.cmake <<CMAKE
@@ -76,9 +72,6 @@ CMAKE
   echo "PKG_CONFIG_LIBDIR=/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig; export PKG_CONFIG_LIBDIR" \
     >> /opt/orthanc-build/env
 fi
-rm -rf /var/lib/apt/lists/*
-/opt/orthanc-build/check-lock.sh installed /tmp/packages-before
-rm -f /tmp/packages-before
 {
   # Parallel compile jobs: the build secret `jobs` when the step mounts it, else one per processor.
   echo 'JOBS=$(cat /run/secrets/jobs 2>/dev/null || nproc)'
