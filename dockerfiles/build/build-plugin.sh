@@ -3,6 +3,9 @@
 # with the flags of the plugin's Debian packaging, and stage its files in /out.
 set -eu
 . /opt/orthanc-build/env
+# Precompiled headers (plugin-precompiled-headers.cmake): ccache takes a compile that reads one
+# only with these sloppiness settings (the header's defines and times are its own).
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 ccache --zero-stats >/dev/null
 component=$1
 src=$2
@@ -45,7 +48,8 @@ for project in $projects; do
   # The JavaScript and CSS that upstream's build would download, laid out where it
   # looks for them first (its build folder): nothing is downloaded.
   [ -d /assets ] && cp -a /assets/. "$build/"
-  (cd "$build" && cmake -S "$project" -B . $CMAKE_COMMON $CMAKE_CROSS $CMAKE_COMPILER $framework "$extra" -DBUILD_UNIT_TESTS=OFF)
+  (cd "$build" && cmake -S "$project" -B . $CMAKE_COMMON $CMAKE_CROSS $CMAKE_COMPILER $framework "$extra" -DBUILD_UNIT_TESTS=OFF \
+    -DCMAKE_PROJECT_INCLUDE=/opt/orthanc-build/plugin-precompiled-headers.cmake)
   # Only what the image ships (no unit tests): WSI's projects each have their own targets.
   case $project in
     */ViewerPlugin) targets="OrthancWSI" ;;
