@@ -9,14 +9,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .. import clone, docker
+from .. import clone, docker, paths
 from ..configuration import config, matrix
 from ..configuration.config import Config
 from ..errors import UsageError
-from ..planning import buildx, debian_lock, dockerfile, schedule, sources
-from ..planning.spec import BuildRequest, BuildSpec, Facts, builds_of, resolve, target_of
+from ..planning import buildx, debian_lock, dockerfile, sbom, schedule, sources
+from ..planning.spec import BuildRequest, BuildSpec, Facts, attested, builds_of, resolve, target_of
 from ..publishing.credentials import login_from_environment
-from ..running import machine, oci, results, runner
+from ..running import machine, oci, results, runner, sbom_generator
 from .checks import (check_dockerfile, check_memory_budget, check_results_file, check_set_name, check_stage_names,
                      check_target)
 
@@ -123,6 +123,22 @@ def base_digest(cfg: Config, request: BuildRequest, release: config.ReleaseSet,
     return digest
 
 
+def generator(cfg: Config, request: BuildRequest, host_platform: str,
+              say: Callable[[str], None] = print) -> str | None:
+    """The SBOM generator image of a pushed or reproducible build (None for others): versions.toml's,
+    else the project's own, built into the engine first if it is missing (not in a dry run)."""
+    if not attested(request):
+        return None
+    if cfg.settings.sbom_generator:
+        return cfg.settings.sbom_generator
+    scanner = sbom.load(paths.SBOM_GENERATOR)
+    if request.dry_run:
+        return scanner.tag
+    release = cfg.release_set(request.set_name or cfg.settings.default_set)
+    return sbom_generator.ensure(scanner, host_platform, cfg.base_image(release, request.base_registry),
+                                 request.sources_dir.resolve() / ".sbom", say)
+
+
 def check_static(spec: BuildSpec, dry_run: bool) -> None:
     """A static build downloads third-party code while compiling: fail now, not an hour in."""
     tree = spec.contexts.get(sources.context_name("orthanc"))
@@ -192,6 +208,8 @@ def record_of(spec: BuildSpec, host_info: dict) -> dict:
         "toolchain": spec.toolchain,
         "compile_jobs": spec.compile_jobs,
     }
+    if spec.sbom_generator:
+        record["sbom_generator"] = spec.sbom_generator
     if spec.only_stages:
         record["only_stages"] = list(spec.only_stages)
     if spec.without:
@@ -235,7 +253,8 @@ def run(request: BuildRequest) -> int:
         return Facts(host_platform=host_info["platform"], cores=host_info["cores"], created=now(),
                      revision=clone.revision(), source_url=clone.source_url(),
                      docker_context=bool(request.builder) and docker.is_context(request.builder),
-                     jobs_file=logs / f"{stamp}.jobs")
+                     jobs_file=logs / f"{stamp}.jobs",
+                     sbom_generator=generator(cfg, request, host_info["platform"], lambda line: print(line, flush=True)))
 
     specs = specs_for(cfg, request, host_info["platform"], facts, lambda line: print(line, flush=True))
     if request.static:

@@ -11,7 +11,7 @@ from .. import clone
 from ..configuration import config, matrix
 from ..configuration.config import Config
 from ..planning.spec import SEQUENTIAL, BuildRequest, Facts
-from .build import check, job_commands, specs_for
+from .build import check, generator, job_commands, specs_for
 
 FORMATS = ("plain", "json")
 
@@ -48,7 +48,10 @@ def run(request: PlanRequest) -> int:
     for session in build_sessions(cfg, request.sets):
         if not as_json:
             print(f"# nox -s {session.name}")
-        specs = specs_for(cfg, session_request(session, request.build), host, lambda: facts, say)
+        session_build = session_request(session, request.build)
+        # What a pushed or reproducible session would attest with (its generator named, not built).
+        session_facts = replace(facts, sbom_generator=generator(cfg, replace(session_build, dry_run=True), host))
+        specs = specs_for(cfg, session_build, host, lambda: session_facts, say)
         if as_json:
             resolved.append({"session": session.name, "builds": [spec.as_json() for spec in specs]})
             continue

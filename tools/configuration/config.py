@@ -58,9 +58,10 @@ SETTINGS_KEYS = {
     "sources": list,
     "mirror": str,
     "toolchain": str,
+    "sbom_generator": str,
 }
 #: Settings that may be left out, with their defaults.
-OPTIONAL_SETTINGS = ("sources", "mirror", "toolchain")
+OPTIONAL_SETTINGS = ("sources", "mirror", "toolchain", "sbom_generator")
 #: Where sources come from (see tools/planning/sources.py), in the default order.
 PROVIDERS = ("local", "debian", "mirror", "tarball", "mercurial")
 COMPONENT_KEYS = {"repository": str, "branch": str, "subdir": str, "tarball": str}
@@ -155,6 +156,9 @@ class Settings:
     sources: tuple[str, ...] = PROVIDERS
     mirror: str = ""  # a folder (relative to versions.toml) or URL of <Branch>.tar.gz archives
     toolchain: str = DEFAULT_TOOLCHAIN  # the compilers of every build (TOOLCHAINS), unless a build says otherwise
+    # The image BuildKit runs to make the SBOM of pushed and reproducible builds; "": the project's
+    # own (dockerfiles/sbom/, built by the tools).
+    sbom_generator: str = ""
 
 
 @dataclass(frozen=True)
@@ -492,6 +496,9 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
     toolchain = table.get("toolchain", DEFAULT_TOOLCHAIN)
     if toolchain not in TOOLCHAINS:
         check.fail(where, "toolchain", f"unknown toolchain '{toolchain}' (known: {', '.join(TOOLCHAINS)})")
+    generator = table.get("sbom_generator", "")
+    if generator and (generator != generator.strip() or any(c.isspace() or c == "," for c in generator)):
+        check.fail(where, "sbom_generator", f"not an image reference: {generator!r}")
     return Settings(
         registry=table["registry"],
         namespace=table["namespace"],
@@ -503,4 +510,5 @@ def _settings(check: _Checker, raw: Any, sets: dict[str, ReleaseSet]) -> Setting
         sources=tuple(order),
         mirror=mirror,
         toolchain=toolchain,
+        sbom_generator=generator,
     )

@@ -15,15 +15,24 @@ def archive_of(metadata_file: Path) -> Path:
     return metadata_file.with_name(metadata_file.name.removesuffix(".metadata.json") + ".oci.tar")
 
 
+def attestations(spec: BuildSpec) -> list[str]:
+    """What a pushed or reproducible image says of itself: its provenance (the build's sources, arguments
+    and steps) and its SBOM (the packages in it, made by the generator image)."""
+    if not (spec.pushed or spec.reproducible):
+        return []
+    sbom = ["--attest", f"type=sbom,generator={spec.sbom_generator}"] if spec.sbom_generator else []
+    return ["--provenance", "mode=max", *sbom]
+
+
 def output(spec: BuildSpec, metadata_file: Path) -> list[str]:
     if spec.output == "cacheonly":
         return ["--output", "type=cacheonly"]
     if not spec.reproducible:
-        return [f"--{spec.output}"]
+        return [*attestations(spec), f"--{spec.output}"]
     # The docker driver unpacks what it loads, which rules out rewrite-timestamp: the image goes to
     # an archive first, and the build command loads (and pushes) it from there.
     names = ",".join(spec.tags)
-    return ["--provenance", "mode=max",
+    return [*attestations(spec),
             "--output", f'type=oci,dest={archive_of(metadata_file)},"name={names}",rewrite-timestamp=true']
 
 

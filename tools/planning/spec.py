@@ -122,6 +122,7 @@ class Facts:
     origins: tuple[tuple[str, str], ...] = ()  # (component, where its source came from: ``sources.origin``)
     source_dates: tuple[tuple[str, int], ...] = ()  # (component, its source's date: ``sources.source_date``)
     base_digest: str | None = None  # the digest the base image is taken at (the lock's, else the registry's)
+    sbom_generator: str | None = None  # the SBOM generator image of pushed and reproducible builds
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,9 @@ class BuildSpec:
     # Exported as an OCI archive with every timestamp clamped to SOURCE_DATE_EPOCH (BuildKit's
     # rewrite-timestamp) and a provenance attestation, then loaded or pushed from that archive.
     reproducible: bool = False
+    # What the image carries about itself when it is pushed or reproducible: an SBOM made by this
+    # generator image (BuildKit's --attest type=sbom) and a provenance attestation; None: neither.
+    sbom_generator: str | None = None
     bench: BenchMark | None = field(default=None, compare=False)
 
     @property
@@ -179,7 +183,7 @@ class BuildSpec:
     def stage(self, stage: str, no_cache_filter: tuple[str, ...]) -> "BuildSpec":
         """The build of one stage into the cache alone: no tags, labels or cache export."""
         return replace(self, target=stage, tags=(), labels={}, cache_to=None, output="cacheonly", no_cache=False,
-                       no_cache_filter=no_cache_filter, reproducible=False)
+                       no_cache_filter=no_cache_filter, reproducible=False, sbom_generator=None)
 
     def as_json(self) -> dict:
         """The spec as JSON values (``plan --format json``)."""
@@ -276,6 +280,11 @@ def left_out_contexts(contexts: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted(name.removeprefix(BUILDER_PREFIX) for name in contexts if name.startswith(BUILDER_PREFIX)))
 
 
+def attested(request: BuildRequest) -> bool:
+    """Whether the request's images carry an SBOM and provenance: those pushed or reproducible."""
+    return (request.push or request.reproducible) and not request.stages
+
+
 def builds_of(cfg: Config, request: BuildRequest, host_platform: str) -> list[Build]:
     """The set's images and platforms the request names (default: the host's platform, both images)."""
     platforms = list(request.platforms) or (None if request.together else [host_platform])
@@ -334,6 +343,7 @@ def resolve(cfg: Config, request: BuildRequest, facts: Facts, contexts: Mapping[
             only_stages=tuple(request.stages),
             bench=request.bench,
             reproducible=request.reproducible and not request.stages,
+            sbom_generator=facts.sbom_generator if attested(request) else None,
         ))
     return specs
 
