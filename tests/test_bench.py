@@ -164,7 +164,7 @@ def test_the_bench_runs_each_step_as_a_build_request(monkeypatch, tmp_path, caps
     monkeypatch.setattr(build, "run", fake_build)
     monkeypatch.setattr(bench, "empty_compiler_cache", lambda ids=(): None)
     results_file = tmp_path / "builds.jsonl"
-    request = bench_command.BenchRequest(set_name="1.13.0", image="orthanc", platforms=("amd64",), emulate=("none",),
+    request = bench_command.BenchRequest(set_name="1.13.0", images=("orthanc",), platforms=("amd64",), emulate=("none",),
                                          parts=("nochange",), runs=1, results=results_file)
     assert bench_command.run(request) == 1  # one build failed: the bench says so, after the others ran
     assert [(r.images, r.platforms, r.bench.part, r.bench.run) for r in seen] == [
@@ -180,3 +180,15 @@ def test_every_build_of_the_bench_reads_the_sources_folder_it_is_given(tmp_path)
                         bump="wsi", memory_stages=["build-gdcm", "build-mysql"], sources_dir=tmp_path)
     assert {s.part for s in steps} == {"cold", "nochange", "bump", "memory"}
     assert all(s.build.sources_dir == tmp_path for s in steps)
+
+
+def test_the_cold_part_builds_each_image_and_the_other_parts_measure_the_last():
+    steps = bench.steps("1.13.0", "orthanc-plugins", ["amd64", "armv7"], "amd64", parts=("cold", "nochange"),
+                        runs=1, emulate=[], cold_images=("orthanc", "orthanc-plugins"))
+    assert [(s.label, s.build.images) for s in steps if s.part == "cold"] == [
+        ("orthanc armv7 cross", ("orthanc",)), ("orthanc amd64 native", ("orthanc",)),
+        ("orthanc-plugins armv7 cross", ("orthanc-plugins",)), ("orthanc-plugins amd64 native", ("orthanc-plugins",))]
+    assert {s.build.images for s in steps if s.part == "nochange"} == {("orthanc-plugins",)}
+    # one image: the rows keep their short labels
+    alone = bench.steps("1.13.0", "orthanc", ["amd64"], "amd64", parts=("cold",), cold_images=("orthanc",))
+    assert [s.label for s in alone] == ["amd64 native"]

@@ -192,7 +192,9 @@ def make_parser() -> argparse.ArgumentParser:
         "Run the performance figures as ordinary builds, recorded in the results file, and print the "
         "table (again later: report --view bench)."))
     p.add_argument("--set", dest="set_name", help="release set (default: settings.default_set)")
-    p.add_argument("--image", choices=config_mod.IMAGES, help="image to measure (default: settings.default_image)")
+    p.add_argument("--image", choices=config_mod.IMAGES, action="append", dest="images",
+                   help="image to measure (default: settings.default_image); repeatable: the cold part builds "
+                        "each, the other parts measure the last")
     p.add_argument("--platform", action="append", dest="platforms", metavar="ARCH",
                    help="platforms built natively or cross-compiled (default: the set's)")
     p.add_argument("--emulate", action="append", metavar="ARCH", default=None,
@@ -286,7 +288,8 @@ def dispatch(args: argparse.Namespace) -> int:
                                                      part=args.part))
     if command == "bench":
         return bench_command.run(bench_command.BenchRequest(
-            set_name=args.set_name, image=args.image, platforms=tuple(args.platforms or ()),
+            set_name=args.set_name, images=tuple(dict.fromkeys(args.images or ())),
+            platforms=tuple(args.platforms or ()),
             emulate=None if args.emulate is None else tuple(args.emulate),
             parts=tuple(p.strip() for p in args.parts.split(",") if p.strip()), runs=args.runs, bump=args.bump,
             memory_stages=tuple(args.memory_stages or ()), memory_budget=args.memory_budget, results=args.results,

@@ -21,7 +21,7 @@ from .checks import check_memory_budget, check_platform, check_results_file, che
 @dataclass(frozen=True)
 class BenchRequest:
     set_name: str | None = None
-    image: str | None = None  # default: settings.default_image
+    images: tuple[str, ...] = ()  # default: settings.default_image; the cold part builds each, the others the last
     platforms: tuple[str, ...] = ()  # built natively or cross-compiled (default: the set's)
     emulate: tuple[str, ...] | None = None  # foreign platforms built emulated (default: every one)
     parts: tuple[str, ...] = bench.PARTS
@@ -43,7 +43,8 @@ def run(request: BenchRequest) -> int:
     if request.results is not None:
         check_results_file(request.results, "--results")
     release = cfg.release_set(request.set_name or cfg.settings.default_set)
-    image = request.image or cfg.settings.default_image
+    images = request.images or (cfg.settings.default_image,)
+    image = images[-1]  # what the nochange, bump and memory parts measure
     unknown = [p for p in request.parts if p not in bench.PARTS]
     if unknown:
         raise UsageError(f"--parts: unknown part '{unknown[0]}' (known: {', '.join(bench.PARTS)})")
@@ -70,10 +71,12 @@ def run(request: BenchRequest) -> int:
     steps = bench.steps(release.name, image, platforms, here, parts=request.parts, runs=request.runs,
                         emulate=emulate, bump=bump, memory_stages=memory_stages,
                         memory_budget=request.memory_budget, compile_stages=tuple(dockerfile.compile_stages(text)),
-                        sources_dir=sources_dir, toolchain=request.toolchain or cfg.settings.toolchain)
+                        sources_dir=sources_dir, toolchain=request.toolchain or cfg.settings.toolchain,
+                        cold_images=images)
     run_id = bench.bench_id()
     results_file = request.results or cfg.root / cfg.settings.results
-    print(f"bench {run_id}: {len(steps)} builds of {image}:{release.name}, recorded in {results_file}")
+    print(f"bench {run_id}: {len(steps)} builds of {', '.join(f'{name}:{release.name}' for name in images)}, "
+          f"recorded in {results_file}")
     for step in steps:
         print(f"  {step.part:8} run {step.run}  {step.label:24} build {bench.summary(step.build)}"
               + ("  (compiler cache emptied)" if step.cold and not step.ccache else "")

@@ -99,22 +99,29 @@ def steps(
     compile_stages: tuple[str, ...] = (),
     sources_dir: Path | None = None,
     toolchain: str = DEFAULT_TOOLCHAIN,
+    cold_images: tuple[str, ...] = (),
 ) -> list[Step]:
     """The bench as a list of builds (pure); every build reads its sources from ``sources_dir``
-    (default: the builds' own default)."""
+    (default: the builds' own default). The cold part builds each of ``cold_images`` (default: the
+    image), ``image`` last; the other parts measure ``image``."""
     where = {"sources_dir": sources_dir} if sources_dir is not None else {}
     where["toolchain"] = toolchain
+    cold = [name for name in cold_images if name != image] + [image]
 
-    def on(arch: str, **options) -> BuildRequest:
-        return BuildRequest(set_name=set_name, images=(image,), platforms=(arch,), **where, **options)
+    def on(arch: str, of: str = image, **options) -> BuildRequest:
+        return BuildRequest(set_name=set_name, images=(of,), platforms=(arch,), **where, **options)
+
+    def named(of: str, label: str) -> str:  # several images: each cold row says which
+        return f"{of} {label}" if len(cold) > 1 else label
 
     result: list[Step] = []
     if "cold" in parts:
         # The native build last, so the bump and memory parts find the host's cache warm.
-        for arch in sorted(platforms, key=lambda p: p == host_platform):
-            how = "native" if arch == host_platform else "cross"
-            result.append(Step("cold", 1, f"{arch} {how}", on(arch, no_cache=True), cold=True,
-                               ccache=_mounts(compile_stages, arch)))
+        for of in cold:
+            for arch in sorted(platforms, key=lambda p: p == host_platform):
+                how = "native" if arch == host_platform else "cross"
+                result.append(Step("cold", 1, named(of, f"{arch} {how}"), on(arch, of, no_cache=True), cold=True,
+                                   ccache=_mounts(compile_stages, arch)))
     if "nochange" in parts:
         # Run 0 makes sure everything is built once; it is recorded but not counted.
         for run in range(0, runs + 1):
@@ -138,10 +145,12 @@ def steps(
             result.append(Step("memory", run, label, memory, ccache=mounts if run else ()))
     if "cold" in parts:
         # Emulated builds last: they take the longest by far.
-        for arch in emulate or []:
-            if arch != host_platform:
-                result.append(Step("cold", 1, f"{arch} emulated", on(arch, no_cache=True, emulate=True),
-                                   cold=True, ccache=_mounts(compile_stages, arch)))
+        for of in cold:
+            for arch in emulate or []:
+                if arch != host_platform:
+                    result.append(Step("cold", 1, named(of, f"{arch} emulated"),
+                                       on(arch, of, no_cache=True, emulate=True),
+                                       cold=True, ccache=_mounts(compile_stages, arch)))
     return result
 
 
