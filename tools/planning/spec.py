@@ -159,8 +159,8 @@ class BuildSpec:
     # Exported as an OCI archive with every timestamp clamped to SOURCE_DATE_EPOCH (BuildKit's
     # rewrite-timestamp) and a provenance attestation, then loaded or pushed from that archive.
     reproducible: bool = False
-    # What the image carries about itself when it is pushed or reproducible: an SBOM made by this
-    # generator image (BuildKit's --attest type=sbom) and a provenance attestation; None: neither.
+    # A pushed or reproducible image carries a provenance attestation and an SBOM made by this
+    # generator image (BuildKit's --attest type=sbom); None: no SBOM.
     sbom_generator: str | None = None
     bench: BenchMark | None = field(default=None, compare=False)
 
