@@ -44,14 +44,14 @@ def run(request: PlanRequest) -> int:
     facts = Facts(host_platform=host, cores=1, created="<now>", revision=clone.revision(), source_url=clone.source_url())
     as_json = request.format == "json"
     say = (lambda line: print(line, file=sys.stderr)) if as_json else print
+    # What a pushed or reproducible build would attest with (the generator named, not built): whether a
+    # build is attested comes from the options every session shares, so it is asked once.
+    facts = replace(facts, sbom_generator=generator(cfg, replace(request.build, dry_run=True), host))
     resolved = []
     for session in build_sessions(cfg, request.sets):
         if not as_json:
             print(f"# nox -s {session.name}")
-        session_build = session_request(session, request.build)
-        # What a pushed or reproducible session would attest with (its generator named, not built).
-        session_facts = replace(facts, sbom_generator=generator(cfg, replace(session_build, dry_run=True), host))
-        specs = specs_for(cfg, session_build, host, lambda: session_facts, say)
+        specs = specs_for(cfg, session_request(session, request.build), host, lambda: facts, say)
         if as_json:
             resolved.append({"session": session.name, "builds": [spec.as_json() for spec in specs]})
             continue

@@ -16,12 +16,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..configuration.config import SHA256_RE
 from ..errors import UsageError
 
 PIN_FILE = "syft.toml"
 #: The tag of the project's generator in the engine (never pushed): ``<REPOSITORY>:syft-<version>-<digest>``.
 REPOSITORY = "orthanc-images/sbom-generator"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z.+-]*$")
 
 
@@ -77,7 +77,7 @@ def load(folder: Path) -> Scanner:
             raise UsageError(f"{where}: url and sha256 expected")
         if not isinstance(wheel["url"], str) or not wheel["url"].startswith(("https://", "http://", "file://")):
             raise UsageError(f"{where}: url: an https:// URL expected, got {wheel['url']!r}")
-        if not isinstance(wheel["sha256"], str) or not _SHA256.match(wheel["sha256"]):
+        if not isinstance(wheel["sha256"], str) or not SHA256_RE.match(wheel["sha256"]):
             raise UsageError(f"{where}: sha256: 64 hexadecimal digits expected")
         pinned[platform] = Wheel(wheel["url"], wheel["sha256"])
     digest = hashlib.sha256()
