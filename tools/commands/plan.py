@@ -11,7 +11,7 @@ from .. import clone
 from ..configuration import config, matrix
 from ..configuration.config import Config
 from ..planning.spec import SEQUENTIAL, BuildRequest, Facts
-from .build import check, generator, job_commands, specs_for
+from .build import check, job_commands, specs_for
 
 FORMATS = ("plain", "json")
 
@@ -44,9 +44,6 @@ def run(request: PlanRequest) -> int:
     facts = Facts(host_platform=host, cores=1, created="<now>", revision=clone.revision(), source_url=clone.source_url())
     as_json = request.format == "json"
     say = (lambda line: print(line, file=sys.stderr)) if as_json else print
-    # What a pushed or reproducible build would attest with (the generator named, not built): whether a
-    # build is attested comes from the options every session shares, so it is asked once.
-    facts = replace(facts, sbom_generator=generator(cfg, replace(request.build, dry_run=True), host))
     resolved = []
     for session in build_sessions(cfg, request.sets):
         if not as_json:
