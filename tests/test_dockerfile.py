@@ -76,10 +76,14 @@ def test_a_mount_from_another_stage_is_a_dependency():
     assert "src-m" in dockerfile.named_contexts(text)
 
 
-def test_real_runtime_stages_wait_for_the_packages_fetched_on_the_build_machine():
+def test_real_runtime_stages_wait_for_the_packages_fetched_and_unpacked_on_the_build_machine():
     deps = dockerfile.dependencies(REAL.read_text())
-    assert "debs-orthanc" in deps["orthanc"] and {"runtime-base", "build-orthanc"} <= deps["debs-orthanc"]
-    assert {"debs-plugins", "plugin-files"} <= deps["orthanc-plugins"]
+    assert "unpacked-orthanc" in deps["orthanc"] and {"runtime-base", "build-orthanc"} <= deps["debs-orthanc"]
+    assert {"runtime-base", "debs-orthanc", "debs-fetcher"} <= deps["unpacked-orthanc"]
+    assert {"unpacked-plugins", "plugin-files"} <= deps["orthanc-plugins"]
+    assert {"orthanc", "debs-plugins"} <= deps["unpacked-plugins"]
+    assert {"runtime-os", "debs-runtime-base"} <= deps["unpacked-runtime-base"]
+    assert "unpacked-runtime-base" in deps["runtime-base"]
 
 
 def test_contexts_of_stages():

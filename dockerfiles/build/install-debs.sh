@@ -1,8 +1,10 @@
 #!/bin/sh
-# On the target, install the .deb files fetch-debs.sh downloaded (a folder, maybe empty), with
-# apt ordering them; no package list is read or fetched.  Then drop what apt and dpkg keep, and
-# make identical licences one file (Boost's are 2 MB each), hard-linked.  What apt and dpkg log
-# (with the time of the build) goes too: the same packages give the same files.
+# On the target, copy what unpack-debs.sh installed on the build machine (DEBS/root), install the
+# .deb files it left for the target (DEBS/*.deb: those with maintainer scripts; dpkg orders them),
+# and run the triggers left pending (ldconfig); no package list is read or fetched.  Then drop
+# what apt and dpkg keep, and make identical licences one file (Boost's are 2 MB each),
+# hard-linked.  What apt and dpkg log (with the time of the build) goes too: the same packages
+# give the same files.
 # With CERTS (make-certificates.sh's folder, when it made any), update-ca-certificates does not run
 # here: /etc/ssl/certs comes from CERTS, once this system's own postinst has written the same
 # /etc/ca-certificates.conf as the build machine's.
@@ -17,9 +19,13 @@ if [ -n "$certs" ]; then
   printf '#!/bin/sh\nexit 0\n' > "$update"
   chmod 755 "$update"
 fi
-if [ -n "$(find "$debs" -maxdepth 1 -name '*.deb' -print -quit)" ]; then
-  apt-get install -y --no-install-recommends "$debs"/*.deb
+if [ -d "$debs/root" ]; then
+  cp -a "$debs/root/." /
 fi
+if [ -n "$(find "$debs" -maxdepth 1 -name '*.deb' -print -quit)" ]; then
+  dpkg --install "$debs"/*.deb
+fi
+dpkg --triggers-only --pending
 if [ -n "$certs" ]; then
   rm "$update"
   dpkg-divert --quiet --local --rename --remove "$update"
