@@ -72,6 +72,28 @@ def test_runtime_is_lean_and_has_the_wsi_tools(built):
         assert library in out.stdout
 
 
+def test_every_runtime_package_is_installed_as_dpkg_on_the_image_would_install_it(built):
+    # Packages without maintainer scripts are installed on the build machine (unpack-debs.sh), the
+    # others in the image: its own dpkg must find every package installed and configured, every file
+    # of theirs as the package has it (but what the images leave out), their libraries in ld.so's
+    # cache, and the scripts' work done.
+    script = ("dpkg --audit; echo ==; dpkg-query -W -f '${db:Status-Abbrev}${Package}\\n' | grep -v '^ii ';"
+              # (documentation, manual pages, translations and apt's lists are left out on purpose)
+              " echo ==; dpkg --verify | grep -v -E"
+              " '^missing +(/usr/share/(doc|locale|man|info)(/|$)|/var/lib/apt/lists/|/var/log/apt$)';"
+              " echo ==; ldconfig -p | grep -c -E 'libdcmtk|libpq|libmariadb|libgdcm';"
+              " readlink -f /etc/mysql/my.cnf; dpkg-query -W -f '${Status}\\n' libpq5 'libdcmtk*' mysql-common")
+    proc = subprocess.run(["docker", "run", "--rm", "--user", "0", "--entrypoint", "sh", IMAGE, "-c", script],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    audit, not_installed, verify, rest = proc.stdout.split("==\n")
+    assert (audit, not_installed, verify) == ("", "", ""), proc.stdout
+    libraries, my_cnf, status = rest.split("\n", 2)
+    assert int(libraries) >= 4
+    assert my_cnf.startswith("/etc/mysql/")  # mysql-common's alternative, made by its postinst
+    assert status.count("install ok installed") >= 3, status
+
+
 def _store_and_count(server: databases.Server, section: str, tables: tuple[str, str]) -> None:
     password = secrets.token_hex(12)
     env = {"ORTHANC__REGISTERED_USERS": f'{{"smoke": "{password}"}}',
