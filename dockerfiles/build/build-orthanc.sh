@@ -9,9 +9,6 @@ set -eu
 src=$1
 branch=$2
 . /opt/orthanc-build/env
-# Precompiled headers (precompiled-headers.cmake): ccache takes a compile that reads one
-# only with these sloppiness settings (the header's defines and times are its own).
-export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 ccache --zero-stats >/dev/null
 /opt/orthanc-build/restore-assets.sh orthanc "$src"
 /opt/orthanc-build/apply-patches.sh orthanc "$src"

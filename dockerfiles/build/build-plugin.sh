@@ -3,9 +3,6 @@
 # with the flags of the plugin's Debian packaging, and stage its files in /out.
 set -eu
 . /opt/orthanc-build/env
-# Precompiled headers (plugin-precompiled-headers.cmake): ccache takes a compile that reads one
-# only with these sloppiness settings (the header's defines and times are its own).
-export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 ccache --zero-stats >/dev/null
 component=$1
 src=$2

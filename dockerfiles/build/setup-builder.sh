@@ -43,7 +43,13 @@ if [ "$build" = "$target" ]; then
 else
   echo "setup-builder: cross build on $build for $target"
   dpkg --add-architecture "$target"
-  /opt/orthanc-build/apt-locked.sh $tools $llvm "crossbuild-essential-$target" \
+  # GCC needs Debian's cross compilers (crossbuild-essential). Clang compiles for any target
+  # itself: it needs only the target's linker (binutils-<triplet>) and the target's C and C++
+  # libraries, which the -dev packages bring as the target's own (libstdc++-<N>-dev:<arch>,
+  # with libgcc-<N>-dev and libc6-dev), the same files as the cross compilers' copies of them.
+  cross_toolchain="crossbuild-essential-$target"
+  [ "$toolchain" = gcc ] || cross_toolchain="binutils-$triplet"
+  /opt/orthanc-build/apt-locked.sh $tools $llvm $cross_toolchain \
     $(for p in "$@"; do echo "$p:$target"; done)
   # (Debian's clang takes arm-linux-gnueabihf for Debian's armhf: ARMv7-A, Thumb-2, VFPv3-D16.)
   cat > /opt/orthanc-build/toolchain.cmake <<CMAKE
@@ -81,4 +87,19 @@ fi
   echo "TRIPLET='$triplet'"
   echo "DEB_TARGET='$target'"
 } >> /opt/orthanc-build/env
+# The compilers link a C++ program for the target, so a builder that lacks part of its toolchain
+# fails here, naming it, and not in the middle of a component's compile.
+mkdir -p /tmp/toolchain-check
+printf '#include <string>\n#include <thread>\nint main() { std::thread t([] {}); t.join(); return std::string("ok").size() == 2 ? 0 : 1; }\n' \
+  > /tmp/toolchain-check/check.cpp
+printf 'cmake_minimum_required(VERSION 3.10)\nproject(toolchain_check CXX)\nfind_package(Threads REQUIRED)\nadd_executable(check check.cpp)\ntarget_link_libraries(check Threads::Threads)\n' \
+  > /tmp/toolchain-check/CMakeLists.txt
+if ! { cmake -S /tmp/toolchain-check -B /tmp/toolchain-check/build $cross $compiler \
+       && cmake --build /tmp/toolchain-check/build; } >/tmp/toolchain-check.log 2>&1; then
+  cat /tmp/toolchain-check.log >&2
+  echo "setup-builder: the $toolchain toolchain cannot link a C++ program for $target (log above)" >&2
+  exit 1
+fi
+file /tmp/toolchain-check/build/check
+rm -rf /tmp/toolchain-check /tmp/toolchain-check.log
 cat /opt/orthanc-build/env

@@ -70,7 +70,8 @@ def seeds(dockerfile_text: str, setup_builder_text: str) -> Seeds:
     tools = _TOOLS.search(setup_builder_text)
     if tools is None:
         raise ValueError("setup-builder.sh: no tools=\"...\" line")
-    # g++ for a native builder; crossbuild-essential-<arch> for a cross one (setup-builder.sh);
+    # g++ for a native builder; crossbuild-essential-<arch> for a cross one (setup-builder.sh: a
+    # clang cross builder installs only its binutils-<triplet>, one of that package's dependencies);
     # pg-server-headers.sh downloads the build machine's postgresql-server-dev-<major>, and
     # compile-locale.sh installs the build machine's locales.
     llvm = _LLVM.search(setup_builder_text)
