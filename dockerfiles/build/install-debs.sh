@@ -23,7 +23,7 @@ if [ -d "$debs/root" ]; then
   cp -a "$debs/root/." /
 fi
 if [ -n "$(find "$debs" -maxdepth 1 -name '*.deb' -print -quit)" ]; then
-  dpkg --install "$debs"/*.deb
+  dpkg --force-unsafe-io --install "$debs"/*.deb
 fi
 dpkg --triggers-only --pending
 if [ -n "$certs" ]; then

@@ -34,9 +34,9 @@ touch "$work.since"
 sleep 1
 # Dependencies on the packages left for the target are met there.
 # shellcheck disable=SC2086
-dpkg --root="$work" --force-depends --no-triggers --unpack $plain
+dpkg --root="$work" --force-depends --force-unsafe-io --no-triggers --unpack $plain
 # shellcheck disable=SC2046,SC2086
-dpkg --root="$work" --force-depends --no-triggers --configure \
+dpkg --root="$work" --force-depends --force-unsafe-io --no-triggers --configure \
   $(for deb in $plain; do dpkg-deb --show --showformat '${Package}:${Architecture}\n' "$deb"; done)
 (cd "$root" && find . | sort) > "$work.before"
 (cd "$work" && find . | sort) > "$work.after"
